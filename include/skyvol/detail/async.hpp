@@ -1,0 +1,55 @@
+#ifndef SKYVOL_DETAIL_ASYNC_HPP
+#define SKYVOL_DETAIL_ASYNC_HPP
+
+/// @file
+/// The one way skyvol turns a blocking or immediate computation into an Asio asynchronous
+/// operation: run it on a work executor, then complete on the handler's associated executor.
+
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace skyvol::detail {
+
+/// Asio's error type in completion signatures; it wraps and gives back `std::error_code`s intact.
+using asio_error_code = boost::system::error_code;
+
+/// Starts an operation with completion signature `Signature` for `token`. `work` runs on
+/// `work_executor` and returns a tuple of the completion arguments (`asio_error_code` first).
+/// The handler is invoked on its own associated executor, or `io_executor` if it has none,
+/// and never inside the initiating call.
+template <class Signature, class WorkExecutor, class IoExecutor, class CompletionToken,
+          class Work>
+auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_executor,
+                   CompletionToken&& token, Work&& work) {
+    return boost::asio::async_initiate<CompletionToken, Signature>(
+        [work_executor, io_executor](auto handler, auto operation) {
+            auto handler_executor = boost::asio::prefer(
+                boost::asio::get_associated_executor(handler, io_executor),
+                boost::asio::execution::outstanding_work.tracked);
+            boost::asio::post(work_executor, [handler = std::move(handler),
+                                              operation = std::move(operation),
+                                              handler_executor]() mutable {
+                auto results = operation();
+                boost::asio::dispatch(handler_executor, [handler = std::move(handler),
+                                                         results = std::move(results)]() mutable {
+                    std::apply(std::move(handler), std::move(results));
+                });
+            });
+        },
+        token, std::forward<Work>(work));
+}
+
+} // namespace skyvol::detail
+
+#endif

@@ -1,0 +1,100 @@
+#ifndef SKYVOL_STORE_DETAIL_POSIX_FILE_HPP
+#define SKYVOL_STORE_DETAIL_POSIX_FILE_HPP
+
+/// @file
+/// Small POSIX helpers for the local store: an owning file descriptor, errno to skyvol codes,
+/// and full-length read/write loops that survive EINTR and short transfers.
+
+#include <skyvol/error.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <system_error>
+#include <unistd.h>
+#include <utility>
+
+namespace skyvol::detail {
+
+class unique_fd {
+public:
+    unique_fd() = default;
+    explicit unique_fd(int fd) noexcept : fd_(fd) {}
+    unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    unique_fd& operator=(unique_fd&& other) noexcept {
+        if (this != &other) reset(std::exchange(other.fd_, -1));
+        return *this;
+    }
+    unique_fd(const unique_fd&) = delete;
+    unique_fd& operator=(const unique_fd&) = delete;
+    ~unique_fd() { reset(); }
+
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    /// Gives up ownership without closing.
+    int release() noexcept { return std::exchange(fd_, -1); }
+    void reset(int fd = -1) noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+/// The skyvol code for an errno from a file operation; unusual values keep their errno.
+inline std::error_code from_errno(int e) noexcept {
+    switch (e) {
+    case ENOENT: return errc::not_found;
+    case EEXIST: return errc::already_exists;
+    case EACCES:
+    case EPERM: return errc::access_denied;
+    case ENOTDIR: return errc::not_a_directory;
+    case EISDIR: return errc::is_a_directory;
+    case ENAMETOOLONG: return errc::name_too_long;
+    case ENOSPC:
+    case EDQUOT: return errc::no_space;
+    case ENOTEMPTY: return errc::not_empty;
+    case EROFS: return errc::read_only;
+    case EIO: return errc::io_error;
+    default: return {e, std::generic_category()};
+    }
+}
+
+inline std::error_code last_error() noexcept { return from_errno(errno); }
+
+/// Writes all of `data` at the file position; returns the error, if any.
+inline std::error_code write_all(int fd, const void* data, std::size_t size) {
+    auto p = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return last_error();
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return {};
+}
+
+/// Reads up to `size` bytes at `offset`; fewer only at end of file.
+inline std::size_t pread_full(int fd, void* data, std::size_t size, off_t offset,
+                              std::error_code& ec) {
+    auto p = static_cast<char*>(data);
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::pread(fd, p + done, size - done, offset + static_cast<off_t>(done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ec = last_error();
+            break;
+        }
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    return done;
+}
+
+} // namespace skyvol::detail
+
+#endif

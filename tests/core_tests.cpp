@@ -1,0 +1,120 @@
+// Errors, errno mapping and key validation: the pieces every layer above relies on.
+
+#include <skyvol/error.hpp>
+#include <skyvol/store/detail/local_files.hpp>
+#include <skyvol/store/key.hpp>
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+#include <future>
+
+namespace skyvol::test {
+
+TEST_CASE("errors: skyvol codes compare through std and Asio error codes", "[error]") {
+    std::error_code ec = errc::not_found;
+    CHECK(ec == errc::not_found);
+    CHECK(ec != errc::already_exists);
+    CHECK(ec.category().name() == std::string("skyvol"));
+    CHECK(ec.message() == "not found");
+    // Asio's completion handlers carry boost::system::error_code; the code must survive the trip.
+    boost::system::error_code asio_ec = ec;
+    CHECK(asio_ec == errc::not_found);
+    CHECK(std::error_code(asio_ec) == errc::not_found);
+    try {
+        throw boost::system::system_error(asio_ec);
+    } catch (const boost::system::system_error& e) {
+        CHECK(std::error_code(e.code()) == errc::not_found);
+    }
+}
+
+TEST_CASE("errors: every code has a message and an errno", "[error]") {
+    for (int v = static_cast<int>(errc::not_found); v <= static_cast<int>(errc::cancelled); ++v) {
+        const std::error_code ec(v, error_category());
+        INFO(v);
+        CHECK(ec.message() != "unknown skyvol error");
+        CHECK(to_errno(ec) > 0);
+    }
+    CHECK(to_errno({}) == 0);
+    CHECK(to_errno(errc::not_found) == ENOENT);
+    CHECK(to_errno(errc::read_only) == EROFS);
+    CHECK(to_errno(errc::access_denied) == EACCES);
+    CHECK(to_errno(errc::not_empty) == ENOTEMPTY);
+    CHECK(to_errno(errc::name_too_long) == ENAMETOOLONG);
+    CHECK(to_errno(errc::already_exists) == EEXIST);
+    CHECK(to_errno(errc::invalid_key) == EINVAL);
+    CHECK(to_errno(errc::protocol_error) == EIO);
+    CHECK(to_errno(std::error_code(EXDEV, std::generic_category())) == EXDEV);
+    CHECK(to_errno(std::make_error_code(std::future_errc::broken_promise)) == EIO);
+}
+
+TEST_CASE("errors: messages name the store, bucket and key", "[error]") {
+    const error e(errc::not_found, {"s3", "datasets", "imagenet/train/0001.jpg", "NoSuchKey"});
+    const std::string what = e.what();
+    CHECK(what.find("s3") != std::string::npos);
+    CHECK(what.find("'datasets'") != std::string::npos);
+    CHECK(what.find("'imagenet/train/0001.jpg'") != std::string::npos);
+    CHECK(what.find("not found") != std::string::npos);
+    CHECK(what.find("NoSuchKey") != std::string::npos);
+    CHECK(e.code() == errc::not_found);
+    CHECK(describe(errc::read_only, {"local", "/srv/b", {}, {}}) ==
+          "local: bucket '/srv/b': read-only");
+    CHECK_THROWS_AS(detail::throw_if(errc::timed_out, {}), error);
+    CHECK_NOTHROW(detail::throw_if({}, {}));
+}
+
+TEST_CASE("keys: validation shared by every store", "[key]") {
+    for (const char* good : {"a", "a/b/c.txt", "dir/", "a..b", "..a", "a/..b/c", ".hidden", "a//b",
+                             "with space", "\xc3\xa9", "\xf0\x9f\x98\x80", "a/./b"})
+        CHECK_FALSE(validate_key(good));
+    CHECK_FALSE(validate_key(std::string(max_key_length, 'k')));
+    for (std::string bad :
+         {std::string(), std::string(".."), std::string("../a"), std::string("a/.."),
+          std::string("a/../b"), std::string("/a"), std::string("a\0b", 3),
+          std::string(max_key_length + 1, 'k'), std::string("\xff"), std::string("\xc0\xaf"),
+          std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"), std::string("\xe2\x82")}) {
+        INFO(bad.size());
+        CHECK(validate_key(bad) == errc::invalid_key);
+    }
+    CHECK_FALSE(validate_prefix(""));
+    CHECK(validate_prefix("../") == errc::invalid_key);
+}
+
+TEST_CASE("keys: what a file tree cannot hold is refused by the local store", "[key]") {
+    using detail::validate_local_key;
+    CHECK_FALSE(validate_local_key("a/b/c"));
+    CHECK_FALSE(validate_local_key("a/b/"));
+    CHECK_FALSE(validate_local_key(".skyvol.sysx"));
+    CHECK_FALSE(validate_local_key("x/.skyvol.sys"));
+    for (const char* bad : {"a//b", "./a", "a/./b", "a/.", "/", ".skyvol.sys", ".skyvol.sys/x",
+                            "a//"})
+        CHECK(validate_local_key(bad) == errc::invalid_key);
+    CHECK(validate_local_key(std::string(256, 'n')) == errc::name_too_long);
+    CHECK_FALSE(validate_local_key(std::string(255, 'n')));
+}
+
+TEST_CASE("local store attributes: encoding round-trips any text", "[key]") {
+    detail::stored_attributes a;
+    a.content_type = "text/plain; charset=utf-8";
+    a.etag = "abc-2";
+    a.size = 123456789012ull;
+    a.mtime_ns = 1700000000123456789ll;
+    a.marker = true;
+    a.metadata = {{"k=v", "line1\nline2"}, {"pct", "100%"}, {"cr", "a\rb"}};
+    detail::stored_attributes b;
+    REQUIRE(b.decode(a.encode()));
+    CHECK(b.content_type == a.content_type);
+    CHECK(b.etag == a.etag);
+    CHECK(b.size == a.size);
+    CHECK(b.mtime_ns == a.mtime_ns);
+    CHECK(b.marker);
+    CHECK(b.metadata == a.metadata);
+    detail::stored_attributes c;
+    CHECK_FALSE(c.decode("garbage"));
+    CHECK_FALSE(c.decode("v=1\nct=%4"));
+    CHECK_FALSE(c.decode("v=1\nno-equals-sign\n"));
+}
+
+} // namespace skyvol::test

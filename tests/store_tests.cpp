@@ -1,0 +1,257 @@
+// The store conformance suite run against the embedded stores, plus what only the local store
+// promises: files a person can read in the bucket folder, and no way out of it.
+
+#include "support/async.hpp"
+#include "support/temp_dir.hpp"
+
+#include <skyvol/store/local_store.hpp>
+#include <skyvol/store/memory_store.hpp>
+
+#include <boost/asio/thread_pool.hpp>
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+#include <sstream>
+#include <sys/xattr.h>
+#include <tuple>
+#include <unistd.h>
+
+namespace skyvol::test {
+
+struct memory_fixture {
+    static constexpr const char* name = "memory";
+    memory_store store;
+};
+
+struct local_fixture {
+    static constexpr const char* name = "local";
+    temp_dir dir{"skyvol-local"};
+    local_store store{dir.path() / "bucket"};
+};
+
+using conformance_stores = std::tuple<memory_fixture, local_fixture>;
+
+} // namespace skyvol::test
+
+#include "store_conformance.hpp"
+
+namespace skyvol::test {
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void write_file(const std::filesystem::path& p, std::string_view data) {
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << data;
+}
+
+} // namespace
+
+TEST_CASE("local store: objects are plain files in the bucket folder", "[store][local]") {
+    local_fixture f;
+    const auto root = f.dir.path() / "bucket";
+    run_async([&]() -> awaitable<void> {
+        co_await put_text(f.store, "photos/2024/cat.jpg", "meow");
+        co_await put_text(f.store, "empty-dir/", "");
+        co_return;
+    });
+    CHECK(read_file(root / "photos/2024/cat.jpg") == "meow");
+    CHECK(std::filesystem::is_directory(root / "empty-dir"));
+    // Nothing but the objects and the store's own folder.
+    std::set<std::string> top;
+    for (const auto& e : std::filesystem::directory_iterator(root))
+        top.insert(e.path().filename().string());
+    CHECK(top == std::set<std::string>{".skyvol.sys", "empty-dir", "photos"});
+    CHECK(std::filesystem::is_empty(root / ".skyvol.sys/tmp"));
+}
+
+TEST_CASE("local store: metadata survives a new store on the same folder", "[store][local]") {
+    temp_dir dir;
+    put_options opts;
+    opts.content_type = "text/csv";
+    opts.metadata = {{"mode", "33188"}, {"uid", "1000"}};
+    std::string etag;
+    {
+        local_store first(dir.path());
+        etag = run_async([&]() -> awaitable<std::string> {
+                   co_return (co_await put_text(first, "data.csv", "a,b\n1,2\n", opts)).etag;
+               });
+    }
+    local_store second(dir.path());
+    run_async([&]() -> awaitable<void> {
+        auto [ec, info] = co_await second.async_head("data.csv", as_result);
+        REQUIRE_FALSE(ec);
+        CHECK(info.etag == etag);
+        CHECK(info.content_type == "text/csv");
+        CHECK(info.metadata == opts.metadata);
+    });
+}
+
+TEST_CASE("local store: files written by other tools are objects too", "[store][local]") {
+    temp_dir dir;
+    local_store s(dir.path());
+    write_file(dir.path() / "external/notes.txt", "written by hand");
+    run_async([&]() -> awaitable<void> {
+        auto [ec, info] = co_await s.async_head("external/notes.txt", as_result);
+        REQUIRE_FALSE(ec);
+        CHECK(info.size == 15);
+        CHECK(info.content_type == "application/octet-stream");
+        CHECK_FALSE(info.etag.empty());
+        CHECK(co_await get_text(s, "external/notes.txt") == "written by hand");
+
+        // Changed behind the store's back: the ETag must change with the content.
+        const auto put = co_await put_text(s, "tracked", "v1");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        write_file(dir.path() / "tracked", "v2 changed");
+        auto [hec, now] = co_await s.async_head("tracked", as_result);
+        REQUIRE_FALSE(hec);
+        CHECK(now.etag != put.etag);
+        CHECK(now.size == 10);
+    });
+}
+
+TEST_CASE("local store: a key cannot be both a file and a folder", "[store][local]") {
+    local_fixture f;
+    run_async([&]() -> awaitable<void> {
+        auto& s = f.store;
+        co_await put_text(s, "node", "file");
+        auto [ec, r] = co_await s.async_put("node/child", boost::asio::buffer("x", 1), no_options, as_result);
+        CHECK(ec == errc::not_a_directory);
+        co_await put_text(s, "folder/child", "x");
+        std::tie(ec, r) = co_await s.async_put("folder", boost::asio::buffer("x", 1), no_options, as_result);
+        CHECK(ec == errc::is_a_directory);
+        // Reading through a file as if it were a folder finds nothing.
+        auto [hec, info] = co_await s.async_head("node/child", as_result);
+        CHECK(hec == errc::not_found);
+        std::tie(hec, info) = co_await s.async_head("folder", as_result);
+        CHECK(hec == errc::not_found);
+    });
+}
+
+TEST_CASE("local store: symlinks cannot lead out of the bucket", "[store][local]") {
+    temp_dir dir;
+    const auto root = dir.path() / "bucket";
+    const auto outside = dir.path() / "outside";
+    write_file(outside / "secret.txt", "top secret");
+    local_store s(root);
+    std::filesystem::create_directory_symlink(outside, root / "link-dir");
+    std::filesystem::create_symlink(outside / "secret.txt", root / "link-file");
+    run_async([&]() -> awaitable<void> {
+        auto [ec, info] = co_await s.async_head("link-dir/secret.txt", as_result);
+        CHECK(ec == errc::not_found);
+        std::tie(ec, info) = co_await s.async_head("link-file", as_result);
+        CHECK(ec == errc::not_found);
+        char buf[16];
+        auto [gec, n] = co_await s.async_get("link-file", 0, boost::asio::buffer(buf), as_result);
+        CHECK(gec == errc::not_found);
+        auto [pec, r] = co_await s.async_put("link-dir/secret.txt", boost::asio::buffer("pwn", 3),
+                                             no_options, as_result);
+        CHECK(pec == errc::not_a_directory);
+        auto [rec] = co_await s.async_remove("link-dir/secret.txt", as_result);
+        CHECK_FALSE(rec); // nothing there as far as the bucket is concerned
+        auto [cec, c] = co_await s.async_copy("link-file", "copied", std::nullopt, as_result);
+        CHECK(cec == errc::not_found);
+        auto all = co_await list_all(s, everything);
+        CHECK(all.keys.empty());
+    });
+    CHECK(read_file(outside / "secret.txt") == "top secret");
+    CHECK(std::filesystem::is_symlink(root / "link-dir"));
+}
+
+TEST_CASE("local store: hostile keys never touch the disk outside the root", "[store][local]") {
+    temp_dir dir;
+    const auto root = dir.path() / "deep/bucket";
+    local_store s(root);
+    auto snapshot = [&] {
+        std::set<std::string> files;
+        for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path()))
+            files.insert(e.path().string());
+        return files;
+    };
+    const auto before = snapshot();
+    run_async([&]() -> awaitable<void> {
+        for (std::string key : hostile_keys()) {
+            auto [ec, r] = co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
+            CHECK(ec == errc::invalid_key);
+        }
+        // What only a file tree cannot hold.
+        for (std::string key : {"a//b", "./a", "a/./b", ".skyvol.sys/tmp/x", "/", "//"}) {
+            INFO(key);
+            auto [ec, r] = co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
+            CHECK(ec == errc::invalid_key);
+        }
+        auto [ec, r] = co_await s.async_put(std::string(256, 'n'), boost::asio::buffer("x", 1), no_options,
+                                            as_result);
+        CHECK(ec == errc::name_too_long);
+    });
+    CHECK(snapshot() == before);
+}
+
+TEST_CASE("local store: removing the last object removes empty folders, markers stay",
+          "[store][local]") {
+    local_fixture f;
+    const auto root = f.dir.path() / "bucket";
+    run_async([&]() -> awaitable<void> {
+        co_await put_text(f.store, "a/b/c/file", "x");
+        co_await put_text(f.store, "a/", "");
+        auto [ec] = co_await f.store.async_remove("a/b/c/file", as_result);
+        CHECK_FALSE(ec);
+        CHECK_FALSE(std::filesystem::exists(root / "a/b"));
+        CHECK(std::filesystem::is_directory(root / "a"));
+        auto all = co_await list_all(f.store, everything);
+        CHECK(all.keys == std::vector<std::string>{"a/"});
+        std::tie(ec) = co_await f.store.async_remove("a/", as_result);
+        CHECK_FALSE(ec);
+        CHECK_FALSE(std::filesystem::exists(root / "a"));
+    });
+}
+
+TEST_CASE("local store: an unusable root is a clear error", "[store][local]") {
+    temp_dir dir;
+    write_file(dir.path() / "a-file", "x");
+    std::error_code ec;
+    local_store s(dir.path() / "a-file", {}, boost::asio::system_executor{}, ec);
+    CHECK(ec);
+    try {
+        local_store thrown(dir.path() / "a-file");
+        FAIL("no exception");
+    } catch (const skyvol::error& e) {
+        CHECK(std::string(e.what()).find(dir.path() / "a-file") != std::string::npos);
+    }
+}
+
+TEST_CASE("stores: completion runs on the handler's executor", "[store]") {
+    temp_dir dir;
+    local_store s(dir.path());
+    boost::asio::thread_pool handlers(1);
+    std::promise<bool> on_handler_thread;
+    s.async_head("missing", boost::asio::bind_executor(handlers, [&](auto ec, auto) {
+                     on_handler_thread.set_value(
+                         ec == errc::not_found &&
+                         handlers.get_executor().running_in_this_thread());
+                 }));
+    CHECK(on_handler_thread.get_future().get());
+    handlers.join();
+}
+
+TEST_CASE("stores: model the object_store concept", "[store]") {
+    STATIC_REQUIRE(object_store<memory_store>);
+    STATIC_REQUIRE(object_store<local_store>);
+    STATIC_REQUIRE_FALSE(object_store<int>);
+    struct half_store {
+        std::string_view store_name() const { return "half"; }
+        std::string_view bucket_name() const { return "b"; }
+    };
+    STATIC_REQUIRE(names_itself<half_store>);
+    STATIC_REQUIRE_FALSE(heads_objects<half_store>);
+}
+
+} // namespace skyvol::test
