@@ -1,0 +1,79 @@
+#ifndef SKYVOL_TESTS_SUPPORT_TEST_SERVERS_HPP
+#define SKYVOL_TESTS_SUPPORT_TEST_SERVERS_HPP
+
+// Real object-store servers for tests: s3rver (S3) and azurite (Azure Blob), installed from npm
+// into tests/servers/node_modules by scripts/install-deps. A `test_server` starts one on a free
+// loopback port in its own process group, waits until it answers HTTP, and stops it (SIGTERM,
+// then SIGKILL) when destroyed. `shared_server(kind)` gives one per test process.
+
+#include "temp_dir.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+
+namespace skyvol::test {
+
+enum class server_kind { s3rver, azurite_blob };
+
+class test_server {
+public:
+    explicit test_server(server_kind kind);
+    test_server(const test_server&) = delete;
+    test_server& operator=(const test_server&) = delete;
+    ~test_server();
+
+    server_kind kind() const noexcept { return kind_; }
+    std::uint16_t port() const noexcept { return port_; }
+    std::string host() const { return "127.0.0.1"; }
+    /// "http://127.0.0.1:PORT"
+    std::string endpoint() const;
+    /// True while the server process is alive.
+    bool running();
+    /// The last lines the server printed, for failure messages.
+    std::string log_tail(std::size_t max_bytes = 4000) const;
+    /// Stops the server now; it is not restarted.
+    void stop();
+
+    // Azurite's well-known development account.
+    static constexpr const char* azure_account = "devstoreaccount1";
+    static constexpr const char* azure_key =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+        "K1SZFPTOtr/KBHBeksoGMGw==";
+    // s3rver's default credentials (it checks the key id, not the signature).
+    static constexpr const char* s3_access_key = "S3RVER";
+    static constexpr const char* s3_secret_key = "S3RVER";
+
+private:
+    void start_once();
+
+    server_kind kind_;
+    temp_dir data_;
+    std::uint16_t port_ = 0;
+    pid_t pid_ = -1;
+};
+
+/// One server of each kind per test process, started on first use.
+test_server& shared_server(server_kind kind);
+
+/// A minimal blocking HTTP/1.1 exchange over loopback, for smoke tests that must not depend on
+/// the stores under test.
+struct http_reply {
+    unsigned status = 0;
+    std::map<std::string, std::string> headers; ///< names lower-cased
+    std::string body;
+};
+http_reply http_exchange(std::uint16_t port, const std::string& method, const std::string& target,
+                         const std::map<std::string, std::string>& headers = {},
+                         const std::string& body = {});
+
+/// Shared Key authorization for Azure Blob (used by the azurite smoke test).
+std::string azure_shared_key(const std::string& account, const std::string& base64_key,
+                             const std::string& method, const std::string& path_and_query,
+                             const std::map<std::string, std::string>& headers);
+
+} // namespace skyvol::test
+
+#endif
