@@ -24,6 +24,11 @@ namespace skyvol::detail {
 /// Asio's error type in completion signatures; it wraps and gives back `std::error_code`s intact.
 using asio_error_code = boost::system::error_code;
 
+/// Pass as the work executor to run the work where the handler will run (cheap, non-blocking
+/// work such as the memory store's).
+struct on_handler_executor_t {};
+inline constexpr on_handler_executor_t on_handler_executor{};
+
 /// Starts an operation with completion signature `Signature` for `token`. `work` runs on
 /// `work_executor` and returns a tuple of the completion arguments (`asio_error_code` first).
 /// The handler is invoked on its own associated executor, or `io_executor` if it has none,
@@ -34,18 +39,23 @@ auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_execu
                    CompletionToken&& token, Work&& work) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
         [work_executor, io_executor](auto handler, auto operation) {
+            (void)work_executor; // unused when the work runs on the handler's executor
             auto handler_executor = boost::asio::prefer(
                 boost::asio::get_associated_executor(handler, io_executor),
                 boost::asio::execution::outstanding_work.tracked);
-            boost::asio::post(work_executor, [handler = std::move(handler),
-                                              operation = std::move(operation),
-                                              handler_executor]() mutable {
+            auto run_and_complete = [handler = std::move(handler),
+                                     operation = std::move(operation),
+                                     handler_executor]() mutable {
                 auto results = operation();
                 boost::asio::dispatch(handler_executor, [handler = std::move(handler),
                                                          results = std::move(results)]() mutable {
                     std::apply(std::move(handler), std::move(results));
                 });
-            });
+            };
+            if constexpr (std::is_same_v<WorkExecutor, on_handler_executor_t>)
+                boost::asio::post(handler_executor, std::move(run_and_complete));
+            else
+                boost::asio::post(work_executor, std::move(run_and_complete));
         },
         token, std::forward<Work>(work));
 }

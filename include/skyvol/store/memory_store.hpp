@@ -4,7 +4,8 @@
 /// @file
 /// `memory_store`: an object store held in memory, with S3's semantics (ETags, multipart limits,
 /// listing order and paging). For tests of the file layer and for programs that want a scratch
-/// bucket. Copies share one bucket; the bucket lives until the last copy goes.
+/// bucket. Copies share one bucket; the bucket lives until the last copy goes. Operations run
+/// on the completing handler's executor: they only copy memory.
 
 #include <skyvol/detail/async.hpp>
 #include <skyvol/error.hpp>
@@ -348,7 +349,7 @@ private:
     template <class Signature, class CompletionToken, class Work>
     auto run(CompletionToken&& token, Work work) {
         return detail::async_offload<Signature>(
-            executor_, executor_, std::forward<CompletionToken>(token),
+            detail::on_handler_executor, executor_, std::forward<CompletionToken>(token),
             [state = state_, work = std::move(work)]() mutable { return work(*state); });
     }
 
