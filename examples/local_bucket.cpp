@@ -43,8 +43,8 @@ awaitable<void> demo(skyvol::local_store bucket) {
     const std::string checkpoint(12u << 20, '\x42');
     // Named, not `{}`: g++ 12 miscompiles brace-initialised temporaries inside co_await.
     const skyvol::put_options binary;
-    const std::string id = co_await bucket.async_create_multipart("checkpoints/step-100.pt",
-                                                                  binary, use_awaitable);
+    const std::string id =
+        co_await bucket.async_create_multipart("checkpoints/step-100.pt", binary, use_awaitable);
     std::vector<skyvol::completed_part> parts;
     constexpr std::size_t part_size = skyvol::multipart_limits::min_part_size;
     for (std::size_t at = 0, n = 1; at < checkpoint.size(); at += part_size, ++n)
@@ -61,7 +61,8 @@ awaitable<void> demo(skyvol::local_store bucket) {
     skyvol::list_request top;
     top.delimiter = "/";
     const skyvol::list_page page = co_await bucket.async_list(top, use_awaitable);
-    for (const auto& prefix : page.common_prefixes) std::printf("list  %-28s (folder)\n", prefix.c_str());
+    for (const auto& prefix : page.common_prefixes)
+        std::printf("list  %-28s (folder)\n", prefix.c_str());
     for (const auto& object : page.objects)
         std::printf("list  %-28s %6llu bytes\n", object.key.c_str(),
                     static_cast<unsigned long long>(object.size));

@@ -25,8 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::string> fields;
     std::string current;
     for (std::size_t i = 1; i < size; ++i) {
-        if (data[i] == '\n') fields.push_back(std::move(current)), current.clear();
-        else current += static_cast<char>(data[i]);
+        if (data[i] == '\n')
+            fields.push_back(std::move(current)), current.clear();
+        else
+            current += static_cast<char>(data[i]);
     }
     fields.push_back(current);
     if (fields.size() < 2) return 0;
@@ -42,8 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& key : keys) {
         if (key.compare(0, prefix.size(), prefix) != 0) continue;
         const auto pos = delimiter.empty() ? std::string::npos : key.find(delimiter, prefix.size());
-        if (pos == std::string::npos) expected_objects.push_back(key);
-        else expected_prefixes.insert(key.substr(0, pos + delimiter.size()));
+        if (pos == std::string::npos)
+            expected_objects.push_back(key);
+        else
+            expected_prefixes.insert(key.substr(0, pos + delimiter.size()));
     }
 
     std::vector<std::string> objects, prefixes;
@@ -62,13 +66,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 break;
         skyvol::list_page page = std::move(builder).finish();
         require(page.objects.size() + page.common_prefixes.size() <= page_size);
-        for (auto& o : page.objects) objects.push_back(o.key);
-        for (auto& p : page.common_prefixes) prefixes.push_back(p);
+        for (auto& o : page.objects)
+            objects.push_back(o.key);
+        for (auto& p : page.common_prefixes)
+            prefixes.push_back(p);
         if (!page.truncated()) break;
         require(!page.objects.empty() || !page.common_prefixes.empty());
         request.continuation_token = page.next_continuation_token;
     }
     require(objects == expected_objects);
-    require(prefixes == std::vector<std::string>(expected_prefixes.begin(), expected_prefixes.end()));
+    require(prefixes ==
+            std::vector<std::string>(expected_prefixes.begin(), expected_prefixes.end()));
     return 0;
 }

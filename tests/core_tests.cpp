@@ -88,8 +88,8 @@ TEST_CASE("keys: what a file tree cannot hold is refused by the local store", "[
     CHECK_FALSE(validate_local_key("a/b/"));
     CHECK_FALSE(validate_local_key(".skyvol.sysx"));
     CHECK_FALSE(validate_local_key("x/.skyvol.sys"));
-    for (const char* bad : {"a//b", "./a", "a/./b", "a/.", "/", ".skyvol.sys", ".skyvol.sys/x",
-                            "a//"})
+    for (const char* bad :
+         {"a//b", "./a", "a/./b", "a/.", "/", ".skyvol.sys", ".skyvol.sys/x", "a//"})
         CHECK(validate_local_key(bad) == errc::invalid_key);
     CHECK(validate_local_key(std::string(256, 'n')) == errc::name_too_long);
     CHECK_FALSE(validate_local_key(std::string(255, 'n')));

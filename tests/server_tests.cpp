@@ -32,7 +32,8 @@ TEST_CASE("servers: s3rver starts, stores an object and stops", "[servers][s3]")
     auto put = http_exchange(port, "PUT", "/skyvol-smoke/dir/hello%20world.txt",
                              {{"content-type", "text/plain"}}, "hello from skyvol");
     REQUIRE(put.status == 200);
-    CHECK(put.headers["etag"] == "\"42e9d3ccc43254729d22e88207dc0504\""); // the quoted MD5 of the body
+    CHECK(put.headers["etag"] ==
+          "\"42e9d3ccc43254729d22e88207dc0504\""); // the quoted MD5 of the body
     auto get = http_exchange(port, "GET", "/skyvol-smoke/dir/hello%20world.txt");
     CHECK(get.status == 200);
     CHECK(get.body == "hello from skyvol");
@@ -82,11 +83,12 @@ TEST_CASE("servers: azurite starts, checks Shared Key, stores a blob and stops",
     auto get = signed_request("GET", "/smoke/dir/blob.txt", {});
     CHECK(get.status == 200);
     CHECK(get.body == "hello azure");
-    auto wrong_key = http_exchange(
-        port, "GET", "/" + account + "/smoke/dir/blob.txt",
-        {{"x-ms-date", http_date()},
-         {"x-ms-version", "2021-12-02"},
-         {"authorization", "SharedKey " + account + ":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}});
+    auto wrong_key =
+        http_exchange(port, "GET", "/" + account + "/smoke/dir/blob.txt",
+                      {{"x-ms-date", http_date()},
+                       {"x-ms-version", "2021-12-02"},
+                       {"authorization",
+                        "SharedKey " + account + ":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}});
     CHECK(wrong_key.status == 403);
 
     server.stop();

@@ -48,8 +48,7 @@ inline std::string pattern(std::size_t size, std::uint32_t seed = 1) {
 }
 
 template <class Store>
-awaitable<put_result> put_text(Store& s, std::string key, std::string_view data,
-                               put_options opts) {
+awaitable<put_result> put_text(Store& s, std::string key, std::string_view data, put_options opts) {
     auto [ec, result] =
         co_await s.async_put(key, boost::asio::buffer(data), std::move(opts), as_result);
     INFO("put " << key);
@@ -95,8 +94,10 @@ awaitable<full_listing> list_all(Store& s, list_request request) {
         auto [ec, page] = co_await s.async_list(request, as_result);
         REQUIRE_FALSE(ec);
         REQUIRE(page.objects.size() + page.common_prefixes.size() <= request.max_keys);
-        for (auto& o : page.objects) all.keys.push_back(o.key);
-        for (auto& p : page.common_prefixes) all.prefixes.push_back(p);
+        for (auto& o : page.objects)
+            all.keys.push_back(o.key);
+        for (auto& p : page.common_prefixes)
+            all.prefixes.push_back(p);
         ++all.pages;
         REQUIRE(all.pages < 10000);
         request.continuation_token = page.next_continuation_token;
@@ -164,8 +165,8 @@ TEMPLATE_LIST_TEST_CASE("store: put, head and get round-trip", "[store][conforma
         auto [mec, missing] = co_await s.async_head("dir/missing", as_result);
         CHECK(mec == errc::not_found);
         char byte;
-        auto [gec, n] = co_await s.async_get("dir/missing", 0, boost::asio::buffer(&byte, 1),
-                                             as_result);
+        auto [gec, n] =
+            co_await s.async_get("dir/missing", 0, boost::asio::buffer(&byte, 1), as_result);
         CHECK(gec == errc::not_found);
         CHECK(n == 0);
     });
@@ -179,8 +180,8 @@ TEMPLATE_LIST_TEST_CASE("store: ranged gets", "[store][conformance]", conformanc
         co_await put_text(s, "ranged", data);
         auto read = [&](std::uint64_t offset, std::size_t size) -> awaitable<std::string> {
             std::string out(size, '\0');
-            auto [ec, n] = co_await s.async_get("ranged", offset, boost::asio::buffer(out),
-                                                as_result);
+            auto [ec, n] =
+                co_await s.async_get("ranged", offset, boost::asio::buffer(out), as_result);
             REQUIRE_FALSE(ec);
             out.resize(n);
             co_return out;
@@ -189,9 +190,9 @@ TEMPLATE_LIST_TEST_CASE("store: ranged gets", "[store][conformance]", conformanc
         CHECK(co_await read(4321, 1000) == data.substr(4321, 1000)); // inside
         CHECK(co_await read(9990, 100) == data.substr(9990));        // crossing the end
         CHECK(co_await read(0, 20'000) == data);                     // bigger than the object
-        CHECK(co_await read(10'000, 10) == "");                  // at the end
-        CHECK(co_await read(50'000, 10) == "");                  // past the end
-        CHECK(co_await read(100, 0) == "");                      // zero length
+        CHECK(co_await read(10'000, 10) == "");                      // at the end
+        CHECK(co_await read(50'000, 10) == "");                      // past the end
+        CHECK(co_await read(100, 0) == "");                          // zero length
 
         // Scattered buffers fill in order.
         std::string a(3, '\0'), b(5, '\0');
@@ -231,17 +232,17 @@ TEMPLATE_LIST_TEST_CASE("store: conditional puts", "[store][conformance]", confo
         put_options create_only;
         create_only.if_none_match = true;
         const auto v1 = co_await put_text(s, "cond", "one", create_only);
-        auto [ec, r] = co_await s.async_put("cond", boost::asio::buffer("two", 3), create_only,
-                                            as_result);
+        auto [ec, r] =
+            co_await s.async_put("cond", boost::asio::buffer("two", 3), create_only, as_result);
         CHECK(ec == errc::already_exists);
         put_options replace;
         replace.if_match = "0123456789abcdef0123456789abcdef";
-        std::tie(ec, r) = co_await s.async_put("cond", boost::asio::buffer("two", 3), replace,
-                                               as_result);
+        std::tie(ec, r) =
+            co_await s.async_put("cond", boost::asio::buffer("two", 3), replace, as_result);
         CHECK(ec == errc::precondition_failed);
         replace.if_match = v1.etag;
-        std::tie(ec, r) = co_await s.async_put("cond", boost::asio::buffer("two", 3), replace,
-                                               as_result);
+        std::tie(ec, r) =
+            co_await s.async_put("cond", boost::asio::buffer("two", 3), replace, as_result);
         CHECK_FALSE(ec);
         CHECK(co_await get_text(s, "cond") == "two");
     });
@@ -276,8 +277,7 @@ TEMPLATE_LIST_TEST_CASE("store: 64 MiB object through multipart", "[store][confo
         // Not a valid completion: a part out of order, then a part with a wrong ETag.
         auto swapped = parts;
         std::swap(swapped[0], swapped[1]);
-        auto [bad, r0] =
-            co_await s.async_complete_multipart("big/ckpt.pt", id, swapped, as_result);
+        auto [bad, r0] = co_await s.async_complete_multipart("big/ckpt.pt", id, swapped, as_result);
         CHECK(bad == errc::invalid_upload);
         auto wrong = parts;
         wrong[2].etag = "00000000000000000000000000000000";
@@ -326,8 +326,8 @@ TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformanc
                                                      boost::asio::buffer(small), as_result);
         REQUIRE_FALSE(e1);
         REQUIRE_FALSE(e2);
-        auto [bad_number, p0] = co_await s.async_upload_part(
-            "small-parts", id, 0, boost::asio::buffer(small), as_result);
+        auto [bad_number, p0] = co_await s.async_upload_part("small-parts", id, 0,
+                                                             boost::asio::buffer(small), as_result);
         CHECK(bad_number == errc::invalid_argument);
         auto [bad_number2, p10001] = co_await s.async_upload_part(
             "small-parts", id, 10001, boost::asio::buffer(small), as_result);
@@ -349,15 +349,15 @@ TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformanc
         CHECK(small_ec == errc::invalid_upload);
         auto [hec, info] = co_await s.async_head("small-parts", as_result);
         CHECK(hec == errc::not_found);
-        auto [unknown] = co_await s.async_abort_multipart("small-parts", "no-such-upload",
-                                                          as_result);
+        auto [unknown] =
+            co_await s.async_abort_multipart("small-parts", "no-such-upload", as_result);
         CHECK(unknown == errc::invalid_upload);
 
         // A single (last) small part is a valid upload.
         auto [cec2, id2] = co_await s.async_create_multipart("one-part", no_options, as_result);
         REQUIRE_FALSE(cec2);
-        auto [pe, part] = co_await s.async_upload_part("one-part", id2, 1,
-                                                       boost::asio::buffer(small), as_result);
+        auto [pe, part] =
+            co_await s.async_upload_part("one-part", id2, 1, boost::asio::buffer(small), as_result);
         REQUIRE_FALSE(pe);
         std::vector<completed_part> only_part(1, part);
         auto [done, result] =
@@ -374,7 +374,8 @@ TEMPLATE_LIST_TEST_CASE("store: list with delimiter and prefix", "[store][confor
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
         const std::vector<std::string> keys = strings("a.txt b/1 b/2 b/c/3 b-c b0 d/ d/e/f z");
-        for (const std::string& key : keys) co_await put_text(s, key, key);
+        for (const std::string& key : keys)
+            co_await put_text(s, key, key);
 
         list_request top;
         top.delimiter = "/";
@@ -486,13 +487,20 @@ TEMPLATE_LIST_TEST_CASE("store: keys with spaces, unicode and URL-special charac
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
         const std::vector<std::string> keys = {
-            "with space/file name.txt", "unicode/\xc3\xa9t\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac.txt",
-            "emoji/\xf0\x9f\x98\x80",    "pct/100%25 and %",
-            "plus/a+b",                 "eq/k=v",
-            "query/what?",              "hash/#tag",
-            "amp/a&b;c",                "quote/'\"",
-            "tilde/~user",              "star/*",
-            "dot.start/.hidden",        "dots/a..b"};
+            "with space/file name.txt",
+            "unicode/\xc3\xa9t\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac.txt",
+            "emoji/\xf0\x9f\x98\x80",
+            "pct/100%25 and %",
+            "plus/a+b",
+            "eq/k=v",
+            "query/what?",
+            "hash/#tag",
+            "amp/a&b;c",
+            "quote/'\"",
+            "tilde/~user",
+            "star/*",
+            "dot.start/.hidden",
+            "dots/a..b"};
         for (std::size_t i = 0; i < keys.size(); ++i)
             co_await put_text(s, keys[i], "content " + std::to_string(i));
         for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -535,8 +543,8 @@ TEMPLATE_LIST_TEST_CASE("store: copy", "[store][conformance]", conformance_store
         CHECK(self.content_type == "application/x-new");
         CHECK(co_await get_text(s, "src/file") == data);
 
-        std::tie(ec, result) = co_await s.async_copy("src/missing", "dst/x", std::nullopt,
-                                                     as_result);
+        std::tie(ec, result) =
+            co_await s.async_copy("src/missing", "dst/x", std::nullopt, as_result);
         CHECK(ec == errc::not_found);
         auto [h3, none] = co_await s.async_head("dst/x", as_result);
         CHECK(h3 == errc::not_found);
@@ -585,45 +593,44 @@ TEMPLATE_LIST_TEST_CASE("store: user metadata round trip", "[store][conformance]
     run_async([&]() -> awaitable<void> {
         put_options opts;
         // s3fs's attribute convention, plus names in mixed case and values with spaces.
-        opts.metadata = {{"mode", "33188"},          {"mtime", "1700000000"},
-                         {"uid", "1000"},            {"gid", "1000"},
-                         {"Content-Origin", "Node 7"}, {"empty", ""}};
+        opts.metadata = {{"mode", "33188"}, {"mtime", "1700000000"},      {"uid", "1000"},
+                         {"gid", "1000"},   {"Content-Origin", "Node 7"}, {"empty", ""}};
         co_await put_text(s, "meta/file", "m", opts);
         auto [ec, info] = co_await s.async_head("meta/file", as_result);
         REQUIRE_FALSE(ec);
-        const user_metadata expected = {{"mode", "33188"},          {"mtime", "1700000000"},
-                                        {"uid", "1000"},            {"gid", "1000"},
-                                        {"content-origin", "Node 7"}, {"empty", ""}};
+        const user_metadata expected = {
+            {"mode", "33188"}, {"mtime", "1700000000"},      {"uid", "1000"},
+            {"gid", "1000"},   {"content-origin", "Node 7"}, {"empty", ""}};
         CHECK(info.metadata == expected);
 
         put_options bad;
         bad.metadata = {{"bad name", "x"}};
-        auto [bec, r] = co_await s.async_put("meta/bad", boost::asio::buffer("x", 1), bad,
-                                             as_result);
+        auto [bec, r] =
+            co_await s.async_put("meta/bad", boost::asio::buffer("x", 1), bad, as_result);
         CHECK(bec == errc::invalid_argument);
         put_options huge;
         huge.metadata = {{"big", std::string(3000, 'v')}};
-        std::tie(bec, r) = co_await s.async_put("meta/huge", boost::asio::buffer("x", 1), huge,
-                                                as_result);
+        std::tie(bec, r) =
+            co_await s.async_put("meta/huge", boost::asio::buffer("x", 1), huge, as_result);
         CHECK(bec == errc::entity_too_large);
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: hostile keys are refused and write nothing",
-                        "[store][conformance]", conformance_stores) {
+TEMPLATE_LIST_TEST_CASE("store: hostile keys are refused and write nothing", "[store][conformance]",
+                        conformance_stores) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
         co_await put_text(s, "legit", "ok");
         for (const std::string& key : hostile_keys()) {
             INFO("key of " << key.size() << " bytes");
-            auto [pec, r] = co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
+            auto [pec, r] =
+                co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
             CHECK(pec == errc::invalid_key);
             auto [hec, info] = co_await s.async_head(key, as_result);
             CHECK(hec == errc::invalid_key);
             char byte;
-            auto [gec, n] =
-                co_await s.async_get(key, 0, boost::asio::buffer(&byte, 1), as_result);
+            auto [gec, n] = co_await s.async_get(key, 0, boost::asio::buffer(&byte, 1), as_result);
             CHECK(gec == errc::invalid_key);
             auto [rec] = co_await s.async_remove(key, as_result);
             CHECK(rec == errc::invalid_key);
@@ -645,7 +652,8 @@ TEMPLATE_LIST_TEST_CASE("store: concurrent operations on different keys", "[stor
         auto ex = co_await boost::asio::this_coro::executor;
         constexpr int writers = 16;
         std::vector<std::string> payloads;
-        for (int i = 0; i < writers; ++i) payloads.push_back(pattern(50'000 + i, i));
+        for (int i = 0; i < writers; ++i)
+            payloads.push_back(pattern(50'000 + i, i));
         int done = 0;
         for (int i = 0; i < writers; ++i)
             s.async_put("par/" + std::to_string(i), boost::asio::buffer(payloads[i]), no_options,

@@ -13,9 +13,9 @@
 #include <fstream>
 #include <future>
 #include <set>
-#include <thread>
 #include <sstream>
 #include <sys/xattr.h>
+#include <thread>
 #include <tuple>
 #include <unistd.h>
 
@@ -82,8 +82,8 @@ TEST_CASE("local store: metadata survives a new store on the same folder", "[sto
     {
         local_store first(dir.path());
         etag = run_async([&]() -> awaitable<std::string> {
-                   co_return (co_await put_text(first, "data.csv", "a,b\n1,2\n", opts)).etag;
-               });
+            co_return (co_await put_text(first, "data.csv", "a,b\n1,2\n", opts)).etag;
+        });
     }
     local_store second(dir.path());
     run_async([&]() -> awaitable<void> {
@@ -123,10 +123,12 @@ TEST_CASE("local store: a key cannot be both a file and a folder", "[store][loca
     run_async([&]() -> awaitable<void> {
         auto& s = f.store;
         co_await put_text(s, "node", "file");
-        auto [ec, r] = co_await s.async_put("node/child", boost::asio::buffer("x", 1), no_options, as_result);
+        auto [ec, r] =
+            co_await s.async_put("node/child", boost::asio::buffer("x", 1), no_options, as_result);
         CHECK(ec == errc::not_a_directory);
         co_await put_text(s, "folder/child", "x");
-        std::tie(ec, r) = co_await s.async_put("folder", boost::asio::buffer("x", 1), no_options, as_result);
+        std::tie(ec, r) =
+            co_await s.async_put("folder", boost::asio::buffer("x", 1), no_options, as_result);
         CHECK(ec == errc::is_a_directory);
         // Reading through a file as if it were a folder finds nothing.
         auto [hec, info] = co_await s.async_head("node/child", as_result);
@@ -179,17 +181,19 @@ TEST_CASE("local store: hostile keys never touch the disk outside the root", "[s
     const auto before = snapshot();
     run_async([&]() -> awaitable<void> {
         for (std::string key : hostile_keys()) {
-            auto [ec, r] = co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
+            auto [ec, r] =
+                co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
             CHECK(ec == errc::invalid_key);
         }
         // What only a file tree cannot hold.
         for (std::string key : {"a//b", "./a", "a/./b", ".skyvol.sys/tmp/x", "/", "//"}) {
             INFO(key);
-            auto [ec, r] = co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
+            auto [ec, r] =
+                co_await s.async_put(key, boost::asio::buffer("x", 1), no_options, as_result);
             CHECK(ec == errc::invalid_key);
         }
-        auto [ec, r] = co_await s.async_put(std::string(256, 'n'), boost::asio::buffer("x", 1), no_options,
-                                            as_result);
+        auto [ec, r] = co_await s.async_put(std::string(256, 'n'), boost::asio::buffer("x", 1),
+                                            no_options, as_result);
         CHECK(ec == errc::name_too_long);
     });
     CHECK(snapshot() == before);
@@ -234,9 +238,8 @@ TEST_CASE("stores: completion runs on the handler's executor", "[store]") {
     boost::asio::thread_pool handlers(1);
     std::promise<bool> on_handler_thread;
     s.async_head("missing", boost::asio::bind_executor(handlers, [&](auto ec, auto) {
-                     on_handler_thread.set_value(
-                         ec == errc::not_found &&
-                         handlers.get_executor().running_in_this_thread());
+                     on_handler_thread.set_value(ec == errc::not_found &&
+                                                 handlers.get_executor().running_in_this_thread());
                  }));
     CHECK(on_handler_thread.get_future().get());
     handlers.join();

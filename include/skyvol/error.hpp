@@ -46,29 +46,52 @@ inline const std::error_category& error_category() noexcept {
         const char* name() const noexcept override { return "skyvol"; }
         std::string message(int value) const override {
             switch (static_cast<errc>(value)) {
-            case errc::not_found: return "not found";
-            case errc::already_exists: return "already exists";
-            case errc::access_denied: return "access denied";
-            case errc::invalid_key: return "invalid key";
-            case errc::name_too_long: return "name too long";
-            case errc::precondition_failed: return "precondition failed";
-            case errc::throttled: return "throttled by the service";
-            case errc::timed_out: return "timed out";
-            case errc::connection_failed: return "connection failed";
-            case errc::protocol_error: return "protocol error";
-            case errc::io_error: return "I/O error";
-            case errc::read_only: return "read-only";
-            case errc::not_empty: return "directory not empty";
-            case errc::not_a_directory: return "not a directory";
-            case errc::is_a_directory: return "is a directory";
-            case errc::invalid_argument: return "invalid argument";
-            case errc::invalid_upload: return "invalid multipart upload";
-            case errc::entity_too_small: return "part too small";
-            case errc::entity_too_large: return "object too large";
-            case errc::no_space: return "no space left";
-            case errc::not_supported: return "operation not supported";
-            case errc::invalid_config: return "invalid configuration";
-            case errc::cancelled: return "operation cancelled";
+            case errc::not_found:
+                return "not found";
+            case errc::already_exists:
+                return "already exists";
+            case errc::access_denied:
+                return "access denied";
+            case errc::invalid_key:
+                return "invalid key";
+            case errc::name_too_long:
+                return "name too long";
+            case errc::precondition_failed:
+                return "precondition failed";
+            case errc::throttled:
+                return "throttled by the service";
+            case errc::timed_out:
+                return "timed out";
+            case errc::connection_failed:
+                return "connection failed";
+            case errc::protocol_error:
+                return "protocol error";
+            case errc::io_error:
+                return "I/O error";
+            case errc::read_only:
+                return "read-only";
+            case errc::not_empty:
+                return "directory not empty";
+            case errc::not_a_directory:
+                return "not a directory";
+            case errc::is_a_directory:
+                return "is a directory";
+            case errc::invalid_argument:
+                return "invalid argument";
+            case errc::invalid_upload:
+                return "invalid multipart upload";
+            case errc::entity_too_small:
+                return "part too small";
+            case errc::entity_too_large:
+                return "object too large";
+            case errc::no_space:
+                return "no space left";
+            case errc::not_supported:
+                return "operation not supported";
+            case errc::invalid_config:
+                return "invalid configuration";
+            case errc::cancelled:
+                return "operation cancelled";
             }
             return "unknown skyvol error";
         }
@@ -90,29 +113,52 @@ inline int to_errno(const std::error_code& ec) noexcept {
         return ec.value();
     if (ec.category() != error_category()) return EIO;
     switch (static_cast<errc>(ec.value())) {
-    case errc::not_found: return ENOENT;
-    case errc::already_exists: return EEXIST;
-    case errc::access_denied: return EACCES;
-    case errc::invalid_key: return EINVAL;
-    case errc::name_too_long: return ENAMETOOLONG;
-    case errc::precondition_failed: return EIO;
-    case errc::throttled: return EAGAIN;
-    case errc::timed_out: return ETIMEDOUT;
-    case errc::connection_failed: return EIO;
-    case errc::protocol_error: return EIO;
-    case errc::io_error: return EIO;
-    case errc::read_only: return EROFS;
-    case errc::not_empty: return ENOTEMPTY;
-    case errc::not_a_directory: return ENOTDIR;
-    case errc::is_a_directory: return EISDIR;
-    case errc::invalid_argument: return EINVAL;
-    case errc::invalid_upload: return EINVAL;
-    case errc::entity_too_small: return EINVAL;
-    case errc::entity_too_large: return EFBIG;
-    case errc::no_space: return ENOSPC;
-    case errc::not_supported: return ENOTSUP;
-    case errc::invalid_config: return EINVAL;
-    case errc::cancelled: return ECANCELED;
+    case errc::not_found:
+        return ENOENT;
+    case errc::already_exists:
+        return EEXIST;
+    case errc::access_denied:
+        return EACCES;
+    case errc::invalid_key:
+        return EINVAL;
+    case errc::name_too_long:
+        return ENAMETOOLONG;
+    case errc::precondition_failed:
+        return EIO;
+    case errc::throttled:
+        return EAGAIN;
+    case errc::timed_out:
+        return ETIMEDOUT;
+    case errc::connection_failed:
+        return EIO;
+    case errc::protocol_error:
+        return EIO;
+    case errc::io_error:
+        return EIO;
+    case errc::read_only:
+        return EROFS;
+    case errc::not_empty:
+        return ENOTEMPTY;
+    case errc::not_a_directory:
+        return ENOTDIR;
+    case errc::is_a_directory:
+        return EISDIR;
+    case errc::invalid_argument:
+        return EINVAL;
+    case errc::invalid_upload:
+        return EINVAL;
+    case errc::entity_too_small:
+        return EINVAL;
+    case errc::entity_too_large:
+        return EFBIG;
+    case errc::no_space:
+        return ENOSPC;
+    case errc::not_supported:
+        return ENOTSUP;
+    case errc::invalid_config:
+        return EINVAL;
+    case errc::cancelled:
+        return ECANCELED;
     }
     return EIO;
 }

@@ -21,8 +21,8 @@ inline constexpr auto as_result = boost::asio::as_tuple(boost::asio::use_awaitab
 template <class MakeAwaitable>
 auto run_async(MakeAwaitable&& make) {
     boost::asio::io_context io;
-    auto result = boost::asio::co_spawn(io, std::forward<MakeAwaitable>(make)(),
-                                        boost::asio::use_future);
+    auto result =
+        boost::asio::co_spawn(io, std::forward<MakeAwaitable>(make)(), boost::asio::use_future);
     io.run();
     return result.get();
 }

@@ -70,7 +70,9 @@ bool answers_http(std::uint16_t port) {
 
 } // namespace
 
-test_server::test_server(server_kind kind) : kind_(kind), data_("skyvol-server") {
+test_server::test_server(server_kind kind)
+    : kind_(kind)
+    , data_("skyvol-server") {
     for (int attempt = 0;; ++attempt) {
         try {
             start_once();
@@ -82,9 +84,13 @@ test_server::test_server(server_kind kind) : kind_(kind), data_("skyvol-server")
     }
 }
 
-test_server::~test_server() { stop(); }
+test_server::~test_server() {
+    stop();
+}
 
-std::string test_server::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string test_server::endpoint() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+}
 
 void test_server::start_once() {
     port_ = free_loopback_port();
@@ -93,11 +99,20 @@ void test_server::start_once() {
     const std::string port = std::to_string(port_);
     std::vector<std::string> args;
     if (kind_ == server_kind::s3rver)
-        args = {bin + "s3rver", "--directory", data, "--address", "127.0.0.1", "--port", port,
-                "--silent"};
+        args = {bin + "s3rver", "--directory", data, "--address",
+                "127.0.0.1",    "--port",      port, "--silent"};
     else
-        args = {bin + "azurite-blob", "--blobHost", "127.0.0.1", "--blobPort", port, "--location",
-                data, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"};
+        args = {bin + "azurite-blob",
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                port,
+                "--location",
+                data,
+                "--silent",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--loose"};
     if (::access(args[0].c_str(), X_OK) != 0)
         throw std::runtime_error("test_server: " + args[0] +
                                  " is missing; run scripts/install-deps first");
@@ -110,10 +125,12 @@ void test_server::start_once() {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP); // own group: stop() reaches node's children
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETPGROUP); // own group: stop() reaches node's children
     posix_spawnattr_setpgroup(&attr, 0);
     std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
+    for (auto& a : args)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
     const int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
@@ -147,7 +164,8 @@ bool test_server::running() {
 void test_server::stop() {
     if (pid_ <= 0) return;
     ::kill(-pid_, SIGTERM);
-    for (int i = 0; i < 50 && running(); ++i) std::this_thread::sleep_for(100ms);
+    for (int i = 0; i < 50 && running(); ++i)
+        std::this_thread::sleep_for(100ms);
     if (pid_ > 0) {
         ::kill(-pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
@@ -177,10 +195,12 @@ http_reply http_exchange(std::uint16_t port, const std::string& method, const st
     boost::asio::io_context io;
     boost::beast::tcp_stream stream(io);
     stream.expires_after(10s);
-    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+    stream.connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
     http::request<http::string_body> request(http::string_to_verb(method), target, 11);
     request.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-    for (const auto& [name, value] : headers) request.set(name, value);
+    for (const auto& [name, value] : headers)
+        request.set(name, value);
     request.body() = body;
     request.prepare_payload();
     http::write(stream, request);
@@ -227,22 +247,23 @@ std::string azure_shared_key(const std::string& account, const std::string& base
             const auto eq = pair.find('=');
             params[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
         }
-        for (const auto& [name, value] : params) to_sign += "\n" + name + ":" + value;
+        for (const auto& [name, value] : params)
+            to_sign += "\n" + name + ":" + value;
     }
 
     std::vector<unsigned char> key(base64_key.size());
-    const int key_len = EVP_DecodeBlock(key.data(),
-                                        reinterpret_cast<const unsigned char*>(base64_key.data()),
-                                        static_cast<int>(base64_key.size()));
-    const std::size_t padding = static_cast<std::size_t>(
-        std::count(base64_key.end() - std::min<std::size_t>(2, base64_key.size()), base64_key.end(), '='));
+    const int key_len =
+        EVP_DecodeBlock(key.data(), reinterpret_cast<const unsigned char*>(base64_key.data()),
+                        static_cast<int>(base64_key.size()));
+    const std::size_t padding = static_cast<std::size_t>(std::count(
+        base64_key.end() - std::min<std::size_t>(2, base64_key.size()), base64_key.end(), '='));
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     HMAC(EVP_sha256(), key.data(), key_len - static_cast<int>(padding),
          reinterpret_cast<const unsigned char*>(to_sign.data()), to_sign.size(), mac, &mac_len);
     std::string signature(4 * ((mac_len + 2) / 3) + 1, '\0');
-    const int sig_len =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(signature.data()), mac, static_cast<int>(mac_len));
+    const int sig_len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(signature.data()), mac,
+                                        static_cast<int>(mac_len));
     signature.resize(static_cast<std::size_t>(sig_len));
     return "SharedKey " + account + ":" + signature;
 }

@@ -33,18 +33,16 @@ inline constexpr on_handler_executor_t on_handler_executor{};
 /// `work_executor` and returns a tuple of the completion arguments (`asio_error_code` first).
 /// The handler is invoked on its own associated executor, or `io_executor` if it has none,
 /// and never inside the initiating call.
-template <class Signature, class WorkExecutor, class IoExecutor, class CompletionToken,
-          class Work>
+template <class Signature, class WorkExecutor, class IoExecutor, class CompletionToken, class Work>
 auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_executor,
                    CompletionToken&& token, Work&& work) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
         [work_executor, io_executor](auto handler, auto operation) {
             (void)work_executor; // unused when the work runs on the handler's executor
-            auto handler_executor = boost::asio::prefer(
-                boost::asio::get_associated_executor(handler, io_executor),
-                boost::asio::execution::outstanding_work.tracked);
-            auto run_and_complete = [handler = std::move(handler),
-                                     operation = std::move(operation),
+            auto handler_executor =
+                boost::asio::prefer(boost::asio::get_associated_executor(handler, io_executor),
+                                    boost::asio::execution::outstanding_work.tracked);
+            auto run_and_complete = [handler = std::move(handler), operation = std::move(operation),
                                      handler_executor]() mutable {
                 auto results = operation();
                 boost::asio::dispatch(handler_executor, [handler = std::move(handler),

@@ -13,17 +13,19 @@
 /// | `async_put(key, ConstBufferSequence, put_options, token)`    | `(error_code, put_result)`    |
 /// | `async_list(list_request, token)`                            | `(error_code, list_page)`     |
 /// | `async_remove(key, token)`                                   | `(error_code)`                |
-/// | `async_remove_batch(vector<string> keys, token)`             | `(error_code, vector<remove_failure>)` |
-/// | `async_copy(from, to, optional<put_options>, token)`         | `(error_code, put_result)`    |
-/// | `async_create_multipart(key, put_options, token)`            | `(error_code, string upload_id)` |
-/// | `async_upload_part(key, id, number, ConstBufferSequence, token)` | `(error_code, completed_part)` |
-/// | `async_complete_multipart(key, id, vector<completed_part>, token)` | `(error_code, put_result)` |
-/// | `async_abort_multipart(key, id, token)`                      | `(error_code)`                |
+/// | `async_remove_batch(vector<string> keys, token)`             | `(error_code,
+/// vector<remove_failure>)` | | `async_copy(from, to, optional<put_options>, token)`         |
+/// `(error_code, put_result)`    | | `async_create_multipart(key, put_options, token)`            |
+/// `(error_code, string upload_id)` | | `async_upload_part(key, id, number, ConstBufferSequence,
+/// token)` | `(error_code, completed_part)` | | `async_complete_multipart(key, id,
+/// vector<completed_part>, token)` | `(error_code, put_result)` | | `async_abort_multipart(key, id,
+/// token)`                      | `(error_code)`                |
 ///
 /// `error_code` is `boost::system::error_code` (Asio's), holding a `std::error_code` that
 /// compares equal to `skyvol::errc` values. Semantics every store shares (the conformance suite in
 /// tests/store_conformance.hpp holds them to it):
-/// - `async_get` fills the buffers from `offset`; fewer bytes than the buffers hold means the object
+/// - `async_get` fills the buffers from `offset`; fewer bytes than the buffers hold means the
+/// object
 ///   ended; an offset at or past the end reads 0 bytes without error; a missing key is `not_found`.
 /// - `async_remove` of a missing key succeeds, as in S3.
 /// - keys failing `validate_key` are refused with `errc::invalid_key` before any I/O.
@@ -70,11 +72,11 @@ concept heads_objects = requires(S& s, std::string key,
 };
 
 template <class S>
-concept gets_objects =
-    requires(S& s, std::string key, std::uint64_t offset, boost::asio::mutable_buffer buffer,
-             detail::handler_archetype<void(detail::ec_t, std::size_t)> h) {
-        s.async_get(key, offset, buffer, std::move(h));
-    };
+concept gets_objects = requires(S& s, std::string key, std::uint64_t offset,
+                                boost::asio::mutable_buffer buffer,
+                                detail::handler_archetype<void(detail::ec_t, std::size_t)> h) {
+    s.async_get(key, offset, buffer, std::move(h));
+};
 
 template <class S>
 concept puts_objects = requires(S& s, std::string key, boost::asio::const_buffer data,
@@ -94,9 +96,9 @@ concept removes_objects =
     requires(S& s, std::string key, std::vector<std::string> keys,
              detail::handler_archetype<void(detail::ec_t)> h,
              detail::handler_archetype<void(detail::ec_t, std::vector<remove_failure>)> hb) {
-        s.async_remove(key, std::move(h));
-        s.async_remove_batch(keys, std::move(hb));
-    };
+    s.async_remove(key, std::move(h));
+    s.async_remove_batch(keys, std::move(hb));
+};
 
 template <class S>
 concept copies_objects = requires(S& s, std::string key, std::optional<put_options> options,
@@ -105,13 +107,13 @@ concept copies_objects = requires(S& s, std::string key, std::optional<put_optio
 };
 
 template <class S>
-concept uploads_multipart = requires(
-    S& s, std::string key, std::string id, int number, boost::asio::const_buffer data,
-    put_options options, std::vector<completed_part> parts,
-    detail::handler_archetype<void(detail::ec_t, std::string)> created,
-    detail::handler_archetype<void(detail::ec_t, completed_part)> uploaded,
-    detail::handler_archetype<void(detail::ec_t, put_result)> completed,
-    detail::handler_archetype<void(detail::ec_t)> aborted) {
+concept uploads_multipart =
+    requires(S& s, std::string key, std::string id, int number, boost::asio::const_buffer data,
+             put_options options, std::vector<completed_part> parts,
+             detail::handler_archetype<void(detail::ec_t, std::string)> created,
+             detail::handler_archetype<void(detail::ec_t, completed_part)> uploaded,
+             detail::handler_archetype<void(detail::ec_t, put_result)> completed,
+             detail::handler_archetype<void(detail::ec_t)> aborted) {
     s.async_create_multipart(key, options, std::move(created));
     s.async_upload_part(key, id, number, data, std::move(uploaded));
     s.async_complete_multipart(key, id, parts, std::move(completed));
@@ -121,8 +123,8 @@ concept uploads_multipart = requires(
 /// Everything the file layer needs from an object store.
 template <class S>
 concept object_store = std::copy_constructible<S> && names_itself<S> && heads_objects<S> &&
-                       gets_objects<S> && puts_objects<S> && lists_objects<S> &&
-                       removes_objects<S> && copies_objects<S> && uploads_multipart<S>;
+    gets_objects<S> && puts_objects<S> && lists_objects<S> && removes_objects<S> &&
+    copies_objects<S> && uploads_multipart<S>;
 
 } // namespace skyvol
 

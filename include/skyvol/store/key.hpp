@@ -27,10 +27,14 @@ constexpr bool is_valid_utf8(std::string_view text) noexcept {
         }
         std::size_t extra = 0;
         unsigned min = 0, cp = 0;
-        if ((c & 0xE0) == 0xC0) extra = 1, min = 0x80, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0) extra = 2, min = 0x800, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0) extra = 3, min = 0x10000, cp = c & 0x07;
-        else return false;
+        if ((c & 0xE0) == 0xC0)
+            extra = 1, min = 0x80, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            extra = 2, min = 0x800, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            extra = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return false;
         if (n - i <= extra) return false;
         for (std::size_t k = 1; k <= extra; ++k) {
             const auto cc = static_cast<unsigned char>(text[i + k]);

@@ -186,9 +186,8 @@ public:
     auto async_upload_part(std::string key, std::string upload_id, int part_number,
                            const ConstBufferSequence& data, CompletionToken&& token) {
         return run<void(detail::asio_error_code, completed_part)>(
-            std::forward<CompletionToken>(token),
-            [key = std::move(key), id = std::move(upload_id), part_number,
-             data](detail::local_files& f) {
+            std::forward<CompletionToken>(token), [key = std::move(key), id = std::move(upload_id),
+                                                   part_number, data](detail::local_files& f) {
                 std::error_code ec;
                 auto part = f.upload_part(key, id, part_number, data, ec);
                 return std::tuple(detail::asio_error_code(ec), std::move(part));

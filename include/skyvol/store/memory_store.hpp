@@ -48,7 +48,8 @@ public:
     /// Completes operations on `executor` unless the handler has its own.
     explicit memory_store(options opts = {},
                           executor_type executor = boost::asio::system_executor{})
-        : state_(std::make_shared<state>(std::move(opts))), executor_(std::move(executor)) {}
+        : state_(std::make_shared<state>(std::move(opts)))
+        , executor_(std::move(executor)) {}
 
     executor_type get_executor() const { return executor_; }
     std::string_view store_name() const noexcept { return "memory"; }
@@ -74,8 +75,10 @@ public:
                 auto ec = validate_key(key);
                 if (!ec) {
                     auto it = s.objects.find(key);
-                    if (it == s.objects.end()) ec = errc::not_found;
-                    else info = it->second.info;
+                    if (it == s.objects.end())
+                        ec = errc::not_found;
+                    else
+                        info = it->second.info;
                 }
                 return std::tuple(detail::asio_error_code(ec), std::move(info));
             });
@@ -92,8 +95,10 @@ public:
                 if (!ec) {
                     std::lock_guard lock(s.mutex);
                     auto it = s.objects.find(key);
-                    if (it == s.objects.end()) ec = errc::not_found;
-                    else data = it->second.data;
+                    if (it == s.objects.end())
+                        ec = errc::not_found;
+                    else
+                        data = it->second.data;
                 }
                 std::size_t copied = 0;
                 if (data && offset < data->size())
@@ -109,13 +114,14 @@ public:
         auto bytes = std::make_shared<std::string>(boost::asio::buffer_size(data), '\0');
         boost::asio::buffer_copy(boost::asio::buffer(*bytes), data);
         return run<void(detail::asio_error_code, put_result)>(
-            std::forward<CompletionToken>(token),
-            [key = std::move(key), bytes = std::move(bytes), opts = std::move(opts)](state& s) mutable {
+            std::forward<CompletionToken>(token), [key = std::move(key), bytes = std::move(bytes),
+                                                   opts = std::move(opts)](state& s) mutable {
                 detail::md5 digest;
                 digest.update(bytes->data(), bytes->size());
                 std::string etag = detail::to_hex(digest.finish());
                 if (bytes->size() > multipart_limits::max_part_size)
-                    return std::tuple(detail::asio_error_code(errc::entity_too_large), put_result{});
+                    return std::tuple(detail::asio_error_code(errc::entity_too_large),
+                                      put_result{});
                 auto ec = s.store(key, std::move(bytes), std::move(opts), etag);
                 return std::tuple(detail::asio_error_code(ec), put_result{ec ? "" : etag});
             });
@@ -179,7 +185,8 @@ public:
                 if (!ec) {
                     std::lock_guard lock(s.mutex);
                     auto it = s.objects.find(from);
-                    if (it == s.objects.end()) ec = errc::not_found;
+                    if (it == s.objects.end())
+                        ec = errc::not_found;
                     else {
                         data = it->second.data;
                         etag = it->second.info.etag;
@@ -231,8 +238,10 @@ public:
                     part.etag = detail::to_hex(digest.finish());
                     std::lock_guard lock(s.mutex);
                     auto it = s.uploads.find(id);
-                    if (it == s.uploads.end() || it->second.key != key) ec = errc::invalid_upload;
-                    else it->second.parts[part_number] = {bytes, part.etag};
+                    if (it == s.uploads.end() || it->second.key != key)
+                        ec = errc::invalid_upload;
+                    else
+                        it->second.parts[part_number] = {bytes, part.etag};
                 }
                 return std::tuple(detail::asio_error_code(ec), std::move(part));
             });
@@ -279,7 +288,8 @@ private:
     };
 
     struct state {
-        explicit state(options o) : opts(std::move(o)) {}
+        explicit state(options o)
+            : opts(std::move(o)) {}
 
         std::error_code store(const std::string& key, std::shared_ptr<const std::string> data,
                               put_options opts_in, const std::string& etag) {
@@ -288,15 +298,16 @@ private:
             std::lock_guard lock(mutex);
             auto it = objects.find(key);
             if (opts_in.if_none_match && it != objects.end()) return errc::already_exists;
-            if (opts_in.if_match && (it == objects.end() || it->second.info.etag != *opts_in.if_match))
+            if (opts_in.if_match &&
+                (it == objects.end() || it->second.info.etag != *opts_in.if_match))
                 return errc::precondition_failed;
             object_info info;
             info.key = key;
             info.size = data->size();
             info.etag = etag;
             info.last_modified = std::chrono::system_clock::now();
-            info.content_type = opts_in.content_type.empty() ? detail::default_content_type
-                                                             : opts_in.content_type;
+            info.content_type =
+                opts_in.content_type.empty() ? detail::default_content_type : opts_in.content_type;
             info.metadata = std::move(opts_in.metadata);
             objects.insert_or_assign(key, stored_object{std::move(data), std::move(info)});
             return {};

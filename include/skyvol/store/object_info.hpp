@@ -38,7 +38,7 @@ struct byte_range {
 struct put_options {
     std::string content_type; ///< empty: the store's default (application/octet-stream)
     user_metadata metadata;
-    bool if_none_match = false;   ///< create only: fail with `errc::already_exists` if present
+    bool if_none_match = false; ///< create only: fail with `errc::already_exists` if present
     std::optional<std::string> if_match; ///< replace only if the current ETag is this one
 };
 
@@ -58,9 +58,9 @@ struct list_request {
 
 /// One page of a listing.
 struct list_page {
-    std::vector<object_info> objects;        ///< metadata left empty
+    std::vector<object_info> objects;         ///< metadata left empty
     std::vector<std::string> common_prefixes; ///< each ends with the delimiter
-    std::string next_continuation_token;     ///< empty when this was the last page
+    std::string next_continuation_token;      ///< empty when this was the last page
     bool truncated() const noexcept { return !next_continuation_token.empty(); }
 };
 

@@ -25,7 +25,8 @@ public:
     };
 
     /// `ec` is set to invalid_argument if the continuation token is not one of ours.
-    list_builder(const list_request& request, std::error_code& ec) : request_(request) {
+    list_builder(const list_request& request, std::error_code& ec)
+        : request_(request) {
         if (request_.max_keys == 0 || request_.max_keys > 1000) request_.max_keys = 1000;
         const std::string& token = request_.continuation_token;
         if (!token.empty()) {
@@ -47,8 +48,7 @@ public:
     verdict offer(std::string_view key, MakeInfo&& make_info) {
         if (!key.starts_with(request_.prefix) || before_resume(key)) return verdict::skip;
         if (auto cp = rollup(key); !cp.empty()) return add_prefix(cp);
-        if (page_.objects.size() + page_.common_prefixes.size() >= request_.max_keys)
-            return stop();
+        if (page_.objects.size() + page_.common_prefixes.size() >= request_.max_keys) return stop();
         page_.objects.push_back(make_info());
         last_ = 'o' + std::string(key);
         return verdict::taken;
@@ -58,7 +58,8 @@ public:
     /// at least one key. Saves walking it when it folds into one common prefix.
     verdict offer_subtree(std::string_view dir) {
         const std::string& prefix = request_.prefix;
-        if (!dir.starts_with(prefix)) return prefix.starts_with(dir) ? verdict::descend : verdict::skip;
+        if (!dir.starts_with(prefix))
+            return prefix.starts_with(dir) ? verdict::descend : verdict::skip;
         if (!resume_.empty()) {
             if (resume_is_prefix_ && dir.starts_with(resume_)) return verdict::skip;
             if (std::string_view(resume_).starts_with(dir)) return verdict::descend;
@@ -88,8 +89,7 @@ private:
     verdict add_prefix(std::string_view cp) {
         if (!page_.common_prefixes.empty() && page_.common_prefixes.back() == cp)
             return verdict::skip;
-        if (page_.objects.size() + page_.common_prefixes.size() >= request_.max_keys)
-            return stop();
+        if (page_.objects.size() + page_.common_prefixes.size() >= request_.max_keys) return stop();
         page_.common_prefixes.emplace_back(cp);
         last_ = 'p' + std::string(cp);
         return verdict::taken;

@@ -70,8 +70,8 @@ inline std::error_code validate_local_key(std::string_view key) {
 struct stored_attributes {
     std::string content_type;
     std::string etag;
-    std::uint64_t size = 0;     ///< file size when the ETag was computed
-    std::int64_t mtime_ns = 0;  ///< file mtime when the ETag was computed
+    std::uint64_t size = 0;    ///< file size when the ETag was computed
+    std::int64_t mtime_ns = 0; ///< file mtime when the ETag was computed
     bool marker = false;
     user_metadata metadata;
 
@@ -88,7 +88,8 @@ struct stored_attributes {
         field("size", std::to_string(size));
         field("mtime", std::to_string(mtime_ns));
         if (marker) field("marker", "1");
-        for (const auto& [name, value] : metadata) field("m." + name, value);
+        for (const auto& [name, value] : metadata)
+            field("m." + name, value);
         return out;
     }
 
@@ -106,12 +107,18 @@ struct stored_attributes {
             std::string name, value;
             if (!unescape(line.substr(0, eq), name) || !unescape(line.substr(eq + 1), value))
                 return false;
-            if (name == "ct") content_type = value;
-            else if (name == "etag") etag = value;
-            else if (name == "size") size = std::strtoull(value.c_str(), nullptr, 10);
-            else if (name == "mtime") mtime_ns = std::strtoll(value.c_str(), nullptr, 10);
-            else if (name == "marker") marker = value == "1";
-            else if (name.starts_with("m.")) metadata.emplace(name.substr(2), value);
+            if (name == "ct")
+                content_type = value;
+            else if (name == "etag")
+                etag = value;
+            else if (name == "size")
+                size = std::strtoull(value.c_str(), nullptr, 10);
+            else if (name == "mtime")
+                mtime_ns = std::strtoll(value.c_str(), nullptr, 10);
+            else if (name == "marker")
+                marker = value == "1";
+            else if (name.starts_with("m."))
+                metadata.emplace(name.substr(2), value);
         }
         return true;
     }
@@ -158,7 +165,8 @@ public:
     };
 
     local_files(std::filesystem::path root, options opts, std::error_code& ec)
-        : root_(std::move(root)), opts_(opts) {
+        : root_(std::move(root))
+        , opts_(opts) {
         std::error_code fs_ec;
         std::filesystem::create_directories(root_, fs_ec);
         root_fd_.reset(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -171,7 +179,8 @@ public:
                 ec = last_error();
                 return;
             }
-        tmp_fd_.reset(::openat(root_fd_.get(), ".skyvol.sys/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        tmp_fd_.reset(
+            ::openat(root_fd_.get(), ".skyvol.sys/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         uploads_fd_.reset(
             ::openat(root_fd_.get(), ".skyvol.sys/uploads", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!tmp_fd_ || !uploads_fd_) ec = last_error();
@@ -199,8 +208,8 @@ public:
         for (auto it = boost::asio::buffer_sequence_begin(buffers);
              it != boost::asio::buffer_sequence_end(buffers); ++it) {
             boost::asio::mutable_buffer b(*it);
-            const std::size_t n = pread_full(fd.get(), b.data(), b.size(),
-                                             static_cast<off_t>(offset + total), ec);
+            const std::size_t n =
+                pread_full(fd.get(), b.data(), b.size(), static_cast<off_t>(offset + total), ec);
             total += n;
             if (ec || n < b.size()) break;
         }
@@ -298,8 +307,7 @@ public:
             return {};
         }
         // The marker of the folder the prefix names is a key of the listing too.
-        if (base == prefix && !base.empty() && is_marker(dir.get()) &&
-            builder.offer(base, [&] {
+        if (base == prefix && !base.empty() && is_marker(dir.get()) && builder.offer(base, [&] {
                 object_info info;
                 describe(dir.get(), base, info, false, ec);
                 return info;
@@ -342,8 +350,10 @@ public:
         describe(source.get(), from, info, true, ec);
         if (ec) return {};
         put_options opts;
-        if (replace) opts = *replace;
-        else opts.content_type = info.content_type, opts.metadata = info.metadata;
+        if (replace)
+            opts = *replace;
+        else
+            opts.content_type = info.content_type, opts.metadata = info.metadata;
         if (from.ends_with('/')) return write_buffer(to, "", 0, std::move(opts), ec);
         return write(
             to, std::move(opts),
@@ -387,8 +397,8 @@ public:
         unique_fd dir = open_upload(key, id, nullptr, ec);
         if (ec) return part;
         const std::string tmp_name = "tmp." + random_name();
-        unique_fd fd(::openat(dir.get(), tmp_name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                              0600));
+        unique_fd fd(
+            ::openat(dir.get(), tmp_name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
         if (!fd) {
             ec = last_error();
             return part;
@@ -436,7 +446,8 @@ public:
             }
             struct stat st {};
             ::fstat(fd.get(), &st);
-            if (i + 1 < parts.size() && static_cast<std::uint64_t>(st.st_size) < opts_.min_part_size) {
+            if (i + 1 < parts.size() &&
+                static_cast<std::uint64_t>(st.st_size) < opts_.min_part_size) {
                 ec = errc::entity_too_small;
                 return {};
             }
@@ -472,7 +483,8 @@ private:
     static std::string random_name() {
         thread_local std::mt19937_64 rng{std::random_device{}()};
         std::array<unsigned char, 16> bytes{};
-        for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+        for (auto& b : bytes)
+            b = static_cast<unsigned char>(rng());
         return to_hex(bytes.data(), bytes.size());
     }
 
@@ -504,8 +516,8 @@ private:
         for (std::size_t slash; (slash = key.find('/', start)) != std::string_view::npos;
              start = slash + 1) {
             const std::string name(key.substr(start, slash - start));
-            unique_fd next(::openat(dir.get(), name.c_str(),
-                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            unique_fd next(
+                ::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!next && errno == ENOENT && create) {
                 if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
                     ec = last_error();
@@ -623,9 +635,10 @@ private:
         info.last_modified = std::chrono::system_clock::time_point(
             std::chrono::duration_cast<std::chrono::system_clock::duration>(
                 std::chrono::nanoseconds(mtime_ns(st))));
-        info.content_type = ours && !attrs.content_type.empty() ? attrs.content_type
-                                                                : default_content_type;
-        if (S_ISDIR(st.st_mode)) info.etag = "d41d8cd98f00b204e9800998ecf8427e"; // MD5("")
+        info.content_type =
+            ours && !attrs.content_type.empty() ? attrs.content_type : default_content_type;
+        if (S_ISDIR(st.st_mode))
+            info.etag = "d41d8cd98f00b204e9800998ecf8427e"; // MD5("")
         else if (ours && attrs.size == info.size && attrs.mtime_ns == mtime_ns(st))
             info.etag = attrs.etag;
         else // changed behind our back: an ETag from identity, size and time, as web servers do

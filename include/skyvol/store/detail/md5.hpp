@@ -20,7 +20,8 @@ using md5_digest = std::array<unsigned char, 16>;
 /// Incremental MD5.
 class md5 {
 public:
-    md5() : ctx_(EVP_MD_CTX_new()) {
+    md5()
+        : ctx_(EVP_MD_CTX_new()) {
         if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr) != 1)
             throw std::runtime_error("skyvol: OpenSSL cannot initialise MD5");
     }
@@ -51,7 +52,9 @@ inline std::string to_hex(const unsigned char* data, std::size_t size) {
     return out;
 }
 
-inline std::string to_hex(const md5_digest& d) { return to_hex(d.data(), d.size()); }
+inline std::string to_hex(const md5_digest& d) {
+    return to_hex(d.data(), d.size());
+}
 
 /// Parses 32 hex digits; false if `hex` is anything else.
 inline bool from_hex(std::string_view hex, md5_digest& out) {

@@ -18,8 +18,10 @@ namespace skyvol::detail {
 class unique_fd {
 public:
     unique_fd() = default;
-    explicit unique_fd(int fd) noexcept : fd_(fd) {}
-    unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    explicit unique_fd(int fd) noexcept
+        : fd_(fd) {}
+    unique_fd(unique_fd&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)) {}
     unique_fd& operator=(unique_fd&& other) noexcept {
         if (this != &other) reset(std::exchange(other.fd_, -1));
         return *this;
@@ -44,23 +46,36 @@ private:
 /// The skyvol code for an errno from a file operation; unusual values keep their errno.
 inline std::error_code from_errno(int e) noexcept {
     switch (e) {
-    case ENOENT: return errc::not_found;
-    case EEXIST: return errc::already_exists;
+    case ENOENT:
+        return errc::not_found;
+    case EEXIST:
+        return errc::already_exists;
     case EACCES:
-    case EPERM: return errc::access_denied;
-    case ENOTDIR: return errc::not_a_directory;
-    case EISDIR: return errc::is_a_directory;
-    case ENAMETOOLONG: return errc::name_too_long;
+    case EPERM:
+        return errc::access_denied;
+    case ENOTDIR:
+        return errc::not_a_directory;
+    case EISDIR:
+        return errc::is_a_directory;
+    case ENAMETOOLONG:
+        return errc::name_too_long;
     case ENOSPC:
-    case EDQUOT: return errc::no_space;
-    case ENOTEMPTY: return errc::not_empty;
-    case EROFS: return errc::read_only;
-    case EIO: return errc::io_error;
-    default: return {e, std::generic_category()};
+    case EDQUOT:
+        return errc::no_space;
+    case ENOTEMPTY:
+        return errc::not_empty;
+    case EROFS:
+        return errc::read_only;
+    case EIO:
+        return errc::io_error;
+    default:
+        return {e, std::generic_category()};
     }
 }
 
-inline std::error_code last_error() noexcept { return from_errno(errno); }
+inline std::error_code last_error() noexcept {
+    return from_errno(errno);
+}
 
 /// Writes all of `data` at the file position; returns the error, if any.
 inline std::error_code write_all(int fd, const void* data, std::size_t size) {
