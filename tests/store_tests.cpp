@@ -218,6 +218,20 @@ TEST_CASE("local store: removing the last object removes empty folders, markers 
     });
 }
 
+TEST_CASE("local store: temp files a crash left behind are cleaned at the next start",
+          "[store][local]") {
+    temp_dir dir;
+    { local_store first(dir.path()); }
+    const auto tmp = dir.path() / ".skyvol.sys/tmp";
+    write_file(tmp / "stale", "half a put");
+    write_file(tmp / "fresh", "a put in progress elsewhere");
+    std::filesystem::last_write_time(tmp / "stale", std::filesystem::file_time_type::clock::now() -
+                                                        std::chrono::hours(48));
+    local_store second(dir.path());
+    CHECK_FALSE(std::filesystem::exists(tmp / "stale"));
+    CHECK(std::filesystem::exists(tmp / "fresh"));
+}
+
 TEST_CASE("local store: an unusable root is a clear error", "[store][local]") {
     temp_dir dir;
     write_file(dir.path() / "a-file", "x");

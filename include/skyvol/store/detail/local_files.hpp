@@ -183,7 +183,11 @@ public:
             ::openat(root_fd_.get(), ".skyvol.sys/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         uploads_fd_.reset(
             ::openat(root_fd_.get(), ".skyvol.sys/uploads", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!tmp_fd_ || !uploads_fd_) ec = last_error();
+        if (!tmp_fd_ || !uploads_fd_) {
+            ec = last_error();
+            return;
+        }
+        remove_stale_temp_files();
     }
 
     const std::filesystem::path& root() const noexcept { return root_; }
@@ -476,6 +480,21 @@ public:
     }
 
 private:
+    /// Temp files a crashed writer left behind. A day old is far past any live put's lifetime
+    /// (another process may share the folder, so younger files are left alone).
+    void remove_stale_temp_files() {
+        const auto cutoff = std::chrono::system_clock::now() - std::chrono::hours(24);
+        const std::int64_t cutoff_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(cutoff.time_since_epoch()).count();
+        for (const dir_entry& e : read_dir(tmp_fd_.get(), false)) {
+            struct stat st {};
+            if (!e.is_dir &&
+                ::fstatat(tmp_fd_.get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                mtime_ns(st) < cutoff_ns)
+                ::unlinkat(tmp_fd_.get(), e.name.c_str(), 0);
+        }
+    }
+
     static std::int64_t mtime_ns(const struct stat& st) {
         return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     }
