@@ -123,7 +123,7 @@ struct stored_attributes {
         return true;
     }
 
-private:
+    /// Appends `text` with '%', '=', CR and LF percent-escaped.
     static void escape(std::string& out, std::string_view text) {
         static constexpr char hex[] = "0123456789ABCDEF";
         for (char c : text) {
@@ -136,6 +136,7 @@ private:
             }
         }
     }
+    /// Reverses `escape`; false on a malformed escape.
     static bool unescape(std::string_view text, std::string& out) {
         for (std::size_t i = 0; i < text.size(); ++i) {
             if (text[i] != '%') {

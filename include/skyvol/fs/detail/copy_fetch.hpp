@@ -1,0 +1,144 @@
+#ifndef SKYVOL_FS_DETAIL_COPY_FETCH_HPP
+#define SKYVOL_FS_DETAIL_COPY_FETCH_HPP
+
+/// @file
+/// Copy mode's fetch: brings every object under a prefix into a local_store mirror, several at
+/// once, skipping objects whose ETag has not changed since the last fetch and removing local
+/// copies of objects the bucket no longer has. The source ETag is kept in the mirror object's
+/// metadata under `skyvol-source-etag`.
+
+#include <skyvol/fs/detail/transfer.hpp>
+#include <skyvol/fs/options.hpp>
+#include <skyvol/store/concepts.hpp>
+#include <skyvol/store/detail/local_files.hpp>
+#include <skyvol/store/local_store.hpp>
+
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace skyvol::detail {
+
+inline constexpr const char* source_etag_name = "skyvol-source-etag";
+
+template <object_store Store>
+class copy_fetch {
+public:
+    copy_fetch(Store source, std::string prefix, local_store mirror, std::size_t parallelism,
+               std::function<void(const copy_progress&)> on_progress)
+        : source_(std::move(source)), prefix_(std::move(prefix)), mirror_(std::move(mirror)),
+          parallelism_(std::max<std::size_t>(1, parallelism)), on_progress_(std::move(on_progress)) {}
+
+    boost::asio::awaitable<copy_stats> run() {
+        // What the bucket has now.
+        std::vector<object_info> remote;
+        list_request request;
+        request.prefix = prefix_;
+        do {
+            auto [ec, page] = co_await source_.async_list(request, as_result);
+            throw_on(ec);
+            for (auto& o : page.objects)
+                if (o.key.size() > prefix_.size() && !validate_local_key(o.key.substr(prefix_.size())))
+                    remote.push_back(std::move(o));
+            request.continuation_token = page.next_continuation_token;
+        } while (!request.continuation_token.empty());
+
+        copy_stats stats;
+        copy_progress progress;
+        progress.files_total = remote.size();
+        for (const auto& o : remote) progress.bytes_total += o.size;
+        std::mutex progress_mutex;
+        std::atomic<std::size_t> next{0};
+
+        auto worker = [&]() -> boost::asio::awaitable<void> {
+            for (std::size_t i; (i = next++) < remote.size();) {
+                const object_info& object = remote[i];
+                const bool fetched = co_await fetch_one(object);
+                std::lock_guard lock(progress_mutex);
+                ++progress.files_done;
+                progress.bytes_done += object.size;
+                if (fetched) ++stats.fetched, stats.bytes += object.size;
+                else ++stats.unchanged;
+                if (on_progress_) on_progress_(progress);
+            }
+        };
+        auto executor = co_await boost::asio::this_coro::executor;
+        using op_type = decltype(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
+        std::vector<op_type> workers;
+        for (std::size_t w = 0; w < std::min(parallelism_, std::max<std::size_t>(1, remote.size())); ++w)
+            workers.push_back(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
+        auto [order, errors] = co_await boost::asio::experimental::make_parallel_group(std::move(workers))
+                                   .async_wait(boost::asio::experimental::wait_for_all(),
+                                               boost::asio::use_awaitable);
+        (void)order;
+        for (const auto& ep : errors)
+            if (ep) std::rethrow_exception(ep);
+
+        // What the mirror has that the bucket no longer does.
+        std::set<std::string> wanted;
+        for (const auto& o : remote) wanted.insert(o.key.substr(prefix_.size()));
+        list_request local;
+        std::vector<std::string> stale;
+        do {
+            auto [ec, page] = co_await mirror_.async_list(local, as_result);
+            throw_on(ec);
+            for (const auto& o : page.objects)
+                if (!wanted.count(o.key)) stale.push_back(o.key);
+            local.continuation_token = page.next_continuation_token;
+        } while (!local.continuation_token.empty());
+        for (const auto& key : stale) {
+            auto [ec] = co_await mirror_.async_remove(key, as_result);
+            throw_on(ec);
+            ++stats.removed;
+        }
+        co_return stats;
+    }
+
+private:
+    /// Fetches one object unless the mirror already has this version; true if fetched.
+    boost::asio::awaitable<bool> fetch_one(const object_info& listed) {
+        const std::string local_key = listed.key.substr(prefix_.size());
+        auto [lec, have] = co_await mirror_.async_head(local_key, as_result);
+        if (!lec) {
+            auto it = have.metadata.find(source_etag_name);
+            if (it != have.metadata.end() && it->second == listed.etag) co_return false;
+        }
+        auto [hec, info] = co_await source_.async_head(listed.key, as_result);
+        throw_on(hec);
+        put_options options;
+        options.content_type = info.content_type;
+        options.metadata = info.metadata;
+        options.metadata[source_etag_name] = info.etag;
+        if (local_key.ends_with('/')) {
+            auto [ec, r] = co_await mirror_.async_put(local_key, boost::asio::buffer("", 0), options,
+                                                      as_result);
+            throw_on(ec);
+            co_return true;
+        }
+        // Stream through a temp file so memory stays bounded by one chunk.
+        std::string pattern = (std::filesystem::temp_directory_path() / "skyvol-copy-XXXXXX").string();
+        unique_fd fd(::mkstemp(pattern.data()));
+        if (!fd) fail(last_error());
+        ::unlink(pattern.c_str());
+        const std::uint64_t got = co_await download_to_file(source_, listed.key, fd.get(), info.size);
+        co_await upload_from_file(mirror_, local_key, fd.get(), got, options, 16ull << 20, 8ull << 20);
+        co_return true;
+    }
+
+    Store source_;
+    std::string prefix_;
+    local_store mirror_;
+    std::size_t parallelism_;
+    std::function<void(const copy_progress&)> on_progress_;
+};
+
+} // namespace skyvol::detail
+
+#endif

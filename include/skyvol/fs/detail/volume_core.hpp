@@ -1,0 +1,797 @@
+#ifndef SKYVOL_FS_DETAIL_VOLUME_CORE_HPP
+#define SKYVOL_FS_DETAIL_VOLUME_CORE_HPP
+
+/// @file
+/// Filesystem semantics over one object store, as coroutines on the volume's executor. The
+/// public `volume` only gates this by mode and adds blocking and token-based faces.
+///
+/// Paths are canonical (fs/path.hpp). A file is the object `prefix + path`; a directory is a
+/// `prefix + path + "/"` marker object or any key below it. Lookups go through the metadata
+/// cache; this process's writes update it at once. With deferred uploads (write_back), closed
+/// files sit in the journal and are served from it until the uploader has put them in the
+/// bucket; metadata operations (remove, rename, attribute changes) first drain the journal so
+/// that they apply to what the bucket holds, in order.
+
+#include <skyvol/error.hpp>
+#include <skyvol/fs/detail/metadata_cache.hpp>
+#include <skyvol/fs/detail/transfer.hpp>
+#include <skyvol/fs/detail/write_back_journal.hpp>
+#include <skyvol/fs/options.hpp>
+#include <skyvol/fs/path.hpp>
+#include <skyvol/fs/status.hpp>
+#include <skyvol/store/concepts.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace skyvol {
+
+/// One entry of a directory listing. Its status comes from the listing itself: type, size and
+/// time are right; permissions and owner are the defaults unless the volume already knew the
+/// path (ask `volume::status` for the stored ones).
+class directory_entry {
+public:
+    directory_entry() = default;
+    directory_entry(std::string path, file_status status)
+        : path_(std::move(path)), status_(std::move(status)) {}
+
+    const std::string& path() const noexcept { return path_; }
+    std::string_view filename() const noexcept { return name_of(path_); }
+    std::uint64_t size() const noexcept { return status_.size; }
+    bool is_directory() const noexcept { return status_.is_directory(); }
+    bool is_regular_file() const noexcept { return status_.is_regular_file(); }
+    bool is_symlink() const noexcept { return status_.is_symlink(); }
+    const file_status& status() const noexcept { return status_; }
+
+private:
+    std::string path_;
+    file_status status_;
+};
+
+namespace detail {
+
+/// A file open for writing: a local staging copy that becomes the object at commit.
+struct staged_file {
+    std::string path;
+    std::filesystem::path staging_path;
+    unique_fd fd;
+    file_status status; ///< owner and permissions to record; size and mtime set at commit
+    std::uint64_t size = 0;
+};
+
+template <object_store Store>
+class volume_core : public std::enable_shared_from_this<volume_core<Store>> {
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    volume_core(executor_type executor, Store store, volume_options options, bool deferred_uploads)
+        : executor_(std::move(executor)), store_(std::move(store)), options_(std::move(options)),
+          cache_(options_.metadata_ttl, options_.negative_ttl), wake_(executor_, 1) {
+        if (!options_.prefix.empty() && !options_.prefix.ends_with('/')) options_.prefix += '/';
+        if (!options_.prefix.empty() && validate_key(options_.prefix))
+            fail(errc::invalid_config);
+        defaults_.uid = options_.uid.value_or(::getuid());
+        defaults_.gid = options_.gid.value_or(::getgid());
+        defaults_.file_permissions = options_.file_permissions & 07777;
+        defaults_.directory_permissions = options_.directory_permissions & 07777;
+        if (options_.cache_dir.empty()) {
+            if (deferred_uploads) fail(errc::invalid_config); // crash recovery needs a known place
+            std::string pattern = (std::filesystem::temp_directory_path() / "skyvol-XXXXXX").string();
+            if (!::mkdtemp(pattern.data())) fail(last_error());
+            options_.cache_dir = pattern;
+            owns_cache_dir_ = true;
+        }
+        staging_dir_ = options_.cache_dir / "staging";
+        std::filesystem::create_directories(staging_dir_);
+        // Files open for writing when a previous process died were never closed: not promised.
+        for (const auto& e : std::filesystem::directory_iterator(staging_dir_))
+            std::filesystem::remove(e.path());
+        if (deferred_uploads)
+            journal_ = std::make_unique<write_back_journal>(options_.cache_dir);
+    }
+
+    ~volume_core() {
+        if (owns_cache_dir_) {
+            std::error_code ignored;
+            std::filesystem::remove_all(options_.cache_dir, ignored);
+        }
+    }
+
+    /// Starts the background uploader (write_back); call once, after construction.
+    void start() {
+        if (journal_)
+            boost::asio::co_spawn(executor_, upload_loop(this->shared_from_this()),
+                                  [self = this->shared_from_this()](std::exception_ptr) {
+                                      self->uploader_done_ = true;
+                                  });
+    }
+
+    /// Asks the uploader to finish; it exits once idle (pending entries stay journaled).
+    void stop() {
+        stopping_ = true;
+        wake_.try_send(boost::system::error_code{});
+    }
+    bool uploader_done() const noexcept { return uploader_done_ || !journal_; }
+
+    const executor_type& get_executor() const noexcept { return executor_; }
+    Store& store() noexcept { return store_; }
+    const volume_options& options() const noexcept { return options_; }
+    std::size_t pending_uploads() const { return journal_ ? journal_->size() : 0; }
+
+    std::string key_of(const std::string& path) const { return options_.prefix + path; }
+    std::string dir_key_of(const std::string& path) const {
+        return path.empty() ? options_.prefix : options_.prefix + path + "/";
+    }
+
+    /// Context for error messages about `path`.
+    error_context where(const std::string& key) const {
+        return {store_.store_name(), store_.bucket_name(), key, {}};
+    }
+
+    // ---- lookups -----------------------------------------------------------------------------
+
+    /// The status of `path`; `file_type::not_found` if nothing is there. Symlinks are not
+    /// followed.
+    boost::asio::awaitable<file_status> stat(std::string path) {
+        if (path.empty()) co_return root_status();
+        if (auto open = open_status(path)) co_return *open;
+        if (journal_)
+            if (auto pending = journal_->latest_for(path)) co_return pending_status(*pending);
+        if (auto cached = cache_.lookup(path)) co_return *cached;
+
+        file_status st;
+        auto [ec, info] = co_await store_.async_head(key_of(path), as_result);
+        if (!ec) {
+            st = status_of(info, false, defaults_);
+        } else if (ec != errc::not_found) {
+            fail(ec);
+        } else {
+            // Not a file: a directory if a marker or any key lies below.
+            list_request below;
+            below.prefix = dir_key_of(path);
+            below.delimiter = "/";
+            below.max_keys = 2;
+            auto [lec, page] = co_await store_.async_list(below, as_result);
+            throw_on(lec);
+            const bool has_marker = !page.objects.empty() && page.objects[0].key == below.prefix;
+            if (has_marker) {
+                auto [mec, marker] = co_await store_.async_head(below.prefix, as_result);
+                st = status_of(mec ? page.objects[0] : marker, true, defaults_);
+            } else if (!page.objects.empty() || !page.common_prefixes.empty()) {
+                st.type = file_type::directory;
+                st.permissions = defaults_.directory_permissions;
+                st.uid = defaults_.uid;
+                st.gid = defaults_.gid;
+                st.mtime = std::chrono::system_clock::now();
+            }
+        }
+        cache_.store(path, st);
+        co_return st;
+    }
+
+    /// Like `stat`, but follows symlinks (relative targets, within the volume, 8 hops at most).
+    boost::asio::awaitable<std::pair<std::string, file_status>> resolve(std::string path) {
+        for (int hop = 0; hop <= 8; ++hop) {
+            file_status st = co_await stat(path);
+            if (!st.is_symlink()) co_return std::pair(std::move(path), std::move(st));
+            std::string target = co_await read_link(path);
+            std::error_code ec;
+            path = resolve_relative(std::string(parent_of(path)), target, ec);
+            if (ec) fail(ec);
+        }
+        fail(std::error_code(ELOOP, std::generic_category()));
+    }
+
+    boost::asio::awaitable<std::vector<directory_entry>> list(std::string path) {
+        const auto [dir, st] = co_await resolve(path);
+        if (!st.exists()) fail(errc::not_found);
+        if (!st.is_directory()) fail(errc::not_a_directory);
+
+        std::map<std::string, directory_entry> entries;
+        list_request request;
+        request.prefix = dir_key_of(dir);
+        request.delimiter = "/";
+        do {
+            auto [ec, page] = co_await store_.async_list(request, as_result);
+            throw_on(ec);
+            for (const std::string& cp : page.common_prefixes) {
+                const std::string name = cp.substr(request.prefix.size(), cp.size() - request.prefix.size() - 1);
+                if (!usable_name(name)) continue;
+                file_status ds;
+                ds.type = file_type::directory;
+                ds.permissions = defaults_.directory_permissions;
+                ds.uid = defaults_.uid;
+                ds.gid = defaults_.gid;
+                entries.try_emplace(name, join_path(dir, name), ds);
+            }
+            for (const object_info& object : page.objects) {
+                if (object.key == request.prefix) continue; // the directory's own marker
+                const std::string name = object.key.substr(request.prefix.size());
+                if (!usable_name(name)) continue;
+                // A file and a directory of the same name: the file wins, as in stat().
+                entries.insert_or_assign(name, directory_entry(join_path(dir, name),
+                                                               status_of(object, false, defaults_)));
+            }
+            request.continuation_token = page.next_continuation_token;
+        } while (!request.continuation_token.empty());
+        if (journal_)
+            for (auto& [p, e] : journal_->children_of(dir))
+                entries.insert_or_assign(std::string(name_of(p)), directory_entry(p, pending_status(e)));
+        {
+            std::lock_guard lock(open_mutex_);
+            for (const auto& [p, f] : open_files_)
+                if (parent_of(p) == dir && !entries.count(std::string(name_of(p))))
+                    entries.emplace(std::string(name_of(p)), directory_entry(p, f->status));
+        }
+        std::vector<directory_entry> out;
+        out.reserve(entries.size());
+        for (auto& [name, e] : entries) {
+            // Prefer what the volume already knows in full (permissions, owner, symlinks).
+            if (auto known = cache_.lookup(e.path()); known && known->exists() &&
+                                                       known->is_directory() == e.is_directory())
+                e = directory_entry(e.path(), *known);
+            out.push_back(std::move(e));
+        }
+        co_return out;
+    }
+
+    boost::asio::awaitable<std::string> read_link(std::string path) {
+        const file_status st = co_await stat(path);
+        if (!st.exists()) fail(errc::not_found);
+        if (!st.is_symlink()) fail(errc::invalid_argument);
+        std::string target(st.size, '\0');
+        const std::size_t n = co_await read_object(path, 0, boost::asio::buffer(target));
+        target.resize(n);
+        co_return target;
+    }
+
+    // ---- reads -------------------------------------------------------------------------------
+
+    /// Reads from a regular file (symlinks followed) at `offset` into `buffer`.
+    boost::asio::awaitable<std::size_t> read(std::string path, std::uint64_t offset,
+                                             boost::asio::mutable_buffer buffer) {
+        const auto [file, st] = co_await resolve(path);
+        if (!st.exists()) fail(errc::not_found);
+        if (st.is_directory()) fail(errc::is_a_directory);
+        co_return co_await read_object(file, offset, buffer);
+    }
+
+    boost::asio::awaitable<std::string> read_file(std::string path) {
+        const auto [file, st] = co_await resolve(path);
+        if (!st.exists()) fail(errc::not_found);
+        if (st.is_directory()) fail(errc::is_a_directory);
+        std::string out(st.size, '\0');
+        std::size_t done = 0;
+        constexpr std::size_t chunk = 8u << 20;
+        while (done < out.size()) {
+            const std::size_t n = co_await read_object(
+                file, done, boost::asio::buffer(out.data() + done, std::min(chunk, out.size() - done)));
+            if (n == 0) break;
+            done += n;
+        }
+        out.resize(done);
+        co_return out;
+    }
+
+    // ---- writes ------------------------------------------------------------------------------
+
+    /// Opens `path` for writing into a staging copy. `keep_content` copies what is there now
+    /// (append, read-write, partial overwrite); otherwise the file starts empty.
+    boost::asio::awaitable<std::shared_ptr<staged_file>> open_for_write(std::string path, bool create,
+                                                                        bool exclusive,
+                                                                        bool keep_content) {
+        if (path.empty()) fail(errc::is_a_directory);
+        co_await require_parent_directory(path);
+        const file_status existing = co_await stat(path);
+        if (existing.is_directory()) fail(errc::is_a_directory);
+        if (existing.is_symlink()) fail(errc::invalid_argument);
+        if (existing.exists() && exclusive) fail(errc::already_exists);
+        if (!existing.exists() && !create) fail(errc::not_found);
+
+        auto staged = std::make_shared<staged_file>();
+        staged->path = path;
+        staged->staging_path = staging_dir_ / ("w" + std::to_string(++staging_counter_));
+        staged->fd.reset(::open(staged->staging_path.c_str(),
+                                O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+        if (!staged->fd) fail(last_error());
+        staged->status = existing.exists() ? existing : new_status(file_type::regular);
+        staged->status.type = file_type::regular;
+        if (existing.exists() && keep_content) {
+            if (journal_)
+                if (auto pending = journal_->latest_for(path)) {
+                    copy_local(journal_->data_path(pending->seq), staged->fd.get());
+                    staged->size = pending->size;
+                }
+            if (staged->size == 0 && existing.size > 0)
+                staged->size = co_await download_to_file(store_, key_of(path), staged->fd.get(),
+                                                         existing.size);
+        }
+        staged->status.size = staged->size;
+        {
+            std::lock_guard lock(open_mutex_);
+            open_files_.emplace(path, staged);
+        }
+        co_return staged;
+    }
+
+    /// Makes a staged file the content of its path: uploads it (write_through) or journals it
+    /// (write_back). The staged file is consumed either way.
+    boost::asio::awaitable<void> commit(std::shared_ptr<staged_file> staged) {
+        forget_open(staged);
+        file_status st = staged->status;
+        st.type = file_type::regular;
+        st.size = staged->size;
+        st.mtime = std::chrono::system_clock::now();
+        put_options put;
+        put.metadata = metadata_of(st);
+        const std::string key = key_of(staged->path);
+        if (journal_) {
+            const std::uint64_t seq = journal_->reserve();
+            if (::fsync(staged->fd.get()) != 0) fail(last_error());
+            staged->fd.reset();
+            std::error_code ec;
+            std::filesystem::rename(staged->staging_path, journal_->data_path(seq), ec);
+            if (ec) fail(ec);
+            write_back_journal::entry e;
+            e.seq = seq;
+            e.key = key;
+            e.path = staged->path;
+            e.options = std::move(put);
+            e.size = st.size;
+            journal_->commit(std::move(e), ec);
+            if (ec) fail(ec);
+            cache_.forget(staged->path);
+            wake_.try_send(boost::system::error_code{});
+            co_return;
+        }
+        struct remove_staging {
+            std::filesystem::path p;
+            ~remove_staging() {
+                std::error_code ignored;
+                std::filesystem::remove(p, ignored);
+            }
+        } cleanup{staged->staging_path};
+        const put_result result =
+            co_await upload_from_file(store_, key, staged->fd.get(), st.size, put,
+                                      options_.multipart_threshold, options_.part_size);
+        st.etag = result.etag;
+        cache_.store(staged->path, st);
+    }
+
+    /// Drops a staged file without committing it.
+    void discard(const std::shared_ptr<staged_file>& staged) {
+        forget_open(staged);
+        staged->fd.reset();
+        std::error_code ignored;
+        std::filesystem::remove(staged->staging_path, ignored);
+    }
+
+    boost::asio::awaitable<void> write_file(std::string path, std::string data) {
+        auto staged = co_await open_for_write(path, true, false, false);
+        if (auto ec = write_all(staged->fd.get(), data.data(), data.size())) {
+            discard(staged);
+            fail(ec);
+        }
+        staged->size = data.size();
+        co_await commit_or_discard(staged);
+    }
+
+    boost::asio::awaitable<void> resize(std::string path, std::uint64_t size) {
+        auto staged = co_await open_for_write(path, false, false, size > 0);
+        if (::ftruncate(staged->fd.get(), static_cast<off_t>(size)) != 0) {
+            discard(staged);
+            fail(last_error());
+        }
+        staged->size = size;
+        co_await commit_or_discard(staged);
+    }
+
+    boost::asio::awaitable<void> commit_or_discard(std::shared_ptr<staged_file> staged) {
+        try {
+            co_await commit(staged);
+        } catch (...) {
+            discard(staged);
+            throw;
+        }
+    }
+
+    /// mkdir; with `parents`, mkdir -p (existing directories are fine).
+    boost::asio::awaitable<void> make_directory(std::string path, bool parents) {
+        if (path.empty()) {
+            if (parents) co_return;
+            fail(errc::already_exists);
+        }
+        const file_status existing = co_await stat(path);
+        if (existing.exists()) {
+            if (parents && existing.is_directory()) co_return;
+            fail(errc::already_exists);
+        }
+        if (parents) co_await make_directory(std::string(parent_of(path)), true);
+        else co_await require_parent_directory(path);
+        file_status st = new_status(file_type::directory);
+        put_options put;
+        put.content_type = "application/x-directory";
+        put.metadata = metadata_of(st);
+        auto [ec, result] =
+            co_await store_.async_put(dir_key_of(path), boost::asio::buffer("", 0), put, as_result);
+        throw_on(ec);
+        st.etag = result.etag;
+        cache_.store(path, st);
+    }
+
+    boost::asio::awaitable<void> make_symlink(std::string target, std::string link) {
+        if (target.empty() || target.size() > 4096) fail(errc::invalid_argument);
+        co_await require_parent_directory(link);
+        const file_status existing = co_await stat(link);
+        if (existing.exists()) fail(errc::already_exists);
+        file_status st = new_status(file_type::symlink);
+        st.permissions = 0777;
+        st.size = target.size();
+        put_options put;
+        put.metadata = metadata_of(st);
+        auto [ec, result] =
+            co_await store_.async_put(key_of(link), boost::asio::buffer(target), put, as_result);
+        throw_on(ec);
+        st.etag = result.etag;
+        cache_.store(link, st);
+    }
+
+    /// unlink or rmdir: directories must be empty.
+    boost::asio::awaitable<void> remove(std::string path) {
+        if (path.empty()) fail(errc::invalid_argument);
+        co_await drain_within(path);
+        const file_status st = co_await stat(path);
+        if (!st.exists()) fail(errc::not_found);
+        if (st.is_directory()) {
+            list_request below;
+            below.prefix = dir_key_of(path);
+            below.delimiter = "/";
+            below.max_keys = 2;
+            auto [lec, page] = co_await store_.async_list(below, as_result);
+            throw_on(lec);
+            for (const auto& o : page.objects)
+                if (o.key != below.prefix) fail(errc::not_empty);
+            if (!page.common_prefixes.empty()) fail(errc::not_empty);
+            auto [ec] = co_await store_.async_remove(below.prefix, as_result);
+            throw_on(ec);
+        } else {
+            auto [ec] = co_await store_.async_remove(key_of(path), as_result);
+            throw_on(ec);
+        }
+        cache_.store(path, file_status{});
+        cache_.forget(std::string(parent_of(path))); // an implicit parent may be gone now
+    }
+
+    /// rename(2) over objects: copy, then delete. Not atomic; a directory moves key by key.
+    boost::asio::awaitable<void> rename(std::string from, std::string to) {
+        if (from.empty() || to.empty()) fail(errc::invalid_argument);
+        if (from == to) co_return;
+        if (is_within(to, from)) fail(errc::invalid_argument); // a directory into itself
+        co_await drain_within(from);
+        co_await drain_within(to);
+        const file_status source = co_await stat(from);
+        if (!source.exists()) fail(errc::not_found);
+        co_await require_parent_directory(to);
+        const file_status target = co_await stat(to);
+
+        if (!source.is_directory()) {
+            if (target.is_directory()) fail(errc::is_a_directory);
+            auto [ec, r] = co_await store_.async_copy(key_of(from), key_of(to),
+                                                      std::optional<put_options>(), as_result);
+            throw_on(ec);
+            auto [rec] = co_await store_.async_remove(key_of(from), as_result);
+            throw_on(rec);
+        } else {
+            if (target.exists()) {
+                if (!target.is_directory()) fail(errc::not_a_directory);
+                const auto children = co_await list(to);
+                if (!children.empty()) fail(errc::not_empty);
+                auto [mec] = co_await store_.async_remove(dir_key_of(to), as_result);
+                throw_on(mec);
+            }
+            const std::string from_key = dir_key_of(from), to_key = dir_key_of(to);
+            std::vector<std::string> moved;
+            list_request all;
+            all.prefix = from_key;
+            do {
+                auto [ec, page] = co_await store_.async_list(all, as_result);
+                throw_on(ec);
+                for (const object_info& o : page.objects) {
+                    auto [cec, r] = co_await store_.async_copy(
+                        o.key, to_key + o.key.substr(from_key.size()), std::optional<put_options>(),
+                        as_result);
+                    throw_on(cec);
+                    moved.push_back(o.key);
+                }
+                all.continuation_token = page.next_continuation_token;
+            } while (!all.continuation_token.empty());
+            for (std::size_t at = 0; at < moved.size(); at += max_batch_remove) {
+                std::vector<std::string> batch(
+                    moved.begin() + static_cast<std::ptrdiff_t>(at),
+                    moved.begin() + static_cast<std::ptrdiff_t>(std::min(moved.size(), at + max_batch_remove)));
+                auto [bec, failures] = co_await store_.async_remove_batch(batch, as_result);
+                throw_on(bec);
+                if (!failures.empty()) fail(failures.front().error);
+            }
+        }
+        cache_.forget_tree(from);
+        cache_.forget_tree(to);
+        cache_.forget(std::string(parent_of(from)));
+    }
+
+    /// chmod/chown/utimens: rewrites the object's metadata in place (a self-copy).
+    template <class Change>
+    boost::asio::awaitable<void> change_attributes(std::string path, Change change) {
+        co_await drain_within(path);
+        file_status st = co_await stat(path);
+        if (!st.exists()) fail(errc::not_found);
+        if (path.empty()) fail(errc::not_supported);
+        change(st);
+        put_options put;
+        put.metadata = metadata_of(st);
+        if (st.is_directory()) {
+            put.content_type = "application/x-directory";
+            // Implicit directories get a marker to carry their attributes.
+            auto [ec, r] = co_await store_.async_put(dir_key_of(path), boost::asio::buffer("", 0),
+                                                     put, as_result);
+            throw_on(ec);
+        } else {
+            auto [hec, info] = co_await store_.async_head(key_of(path), as_result);
+            throw_on(hec);
+            put.content_type = info.content_type;
+            put.metadata = metadata_of(st, info.metadata);
+            auto [ec, r] = co_await store_.async_copy(key_of(path), key_of(path),
+                                                      std::optional<put_options>(put), as_result);
+            throw_on(ec);
+        }
+        cache_.store(path, st);
+    }
+
+    /// Waits until every closed file is in the bucket; throws the upload error that stopped it.
+    boost::asio::awaitable<void> flush() {
+        if (!journal_) co_return;
+        ++flushing_;
+        struct done_flushing {
+            std::atomic<int>& n;
+            ~done_flushing() { --n; }
+        } guard{flushing_};
+        {
+            std::lock_guard lock(failure_mutex_);
+            failure_.reset(); // a new flush tries again
+        }
+        wake_.try_send(boost::system::error_code{});
+        boost::asio::steady_timer poll(executor_);
+        while (journal_->size() > 0) {
+            {
+                std::lock_guard lock(failure_mutex_);
+                if (failure_) throw skyvol::error(failure_->first, where(failure_->second));
+            }
+            poll.expires_after(std::chrono::milliseconds(5));
+            co_await poll.async_wait(boost::asio::use_awaitable);
+        }
+    }
+
+private:
+    static bool usable_name(const std::string& name) {
+        return !name.empty() && name != "." && name != ".." && name.size() <= max_name_length &&
+               name.find('/') == std::string::npos;
+    }
+
+    static std::string resolve_relative(const std::string& dir, const std::string& target,
+                                        std::error_code& ec) {
+        std::vector<std::string> parts;
+        if (!target.starts_with('/'))
+            for (std::size_t s = 0; s <= dir.size() && !dir.empty();) {
+                const std::size_t e = std::min(dir.find('/', s), dir.size());
+                parts.push_back(dir.substr(s, e - s));
+                s = e + 1;
+            }
+        for (std::size_t s = 0; s <= target.size();) {
+            const std::size_t e = std::min(target.find('/', s), target.size());
+            const std::string name = target.substr(s, e - s);
+            s = e + 1;
+            if (name.empty() || name == ".") continue;
+            if (name == "..") {
+                if (parts.empty()) {
+                    ec = errc::not_found; // leads outside the volume
+                    return {};
+                }
+                parts.pop_back();
+            } else {
+                parts.push_back(name);
+            }
+        }
+        std::string out;
+        for (const auto& p : parts) out = join_path(out, p);
+        return normalize_path(out, ec);
+    }
+
+    file_status root_status() const {
+        file_status st;
+        st.type = file_type::directory;
+        st.permissions = defaults_.directory_permissions;
+        st.uid = defaults_.uid;
+        st.gid = defaults_.gid;
+        st.mtime = std::chrono::system_clock::now();
+        return st;
+    }
+
+    file_status new_status(file_type type) const {
+        file_status st;
+        st.type = type;
+        st.permissions = type == file_type::directory ? defaults_.directory_permissions
+                                                      : defaults_.file_permissions;
+        st.uid = defaults_.uid;
+        st.gid = defaults_.gid;
+        st.mtime = std::chrono::system_clock::now();
+        return st;
+    }
+
+    file_status pending_status(const write_back_journal::entry& e) const {
+        object_info info;
+        info.key = e.key;
+        info.size = e.size;
+        info.metadata = e.options.metadata;
+        info.last_modified = std::chrono::system_clock::now();
+        return status_of(info, false, defaults_);
+    }
+
+    std::optional<file_status> open_status(const std::string& path) {
+        std::lock_guard lock(open_mutex_);
+        auto range = open_files_.equal_range(path);
+        if (range.first == range.second) return std::nullopt;
+        auto last = std::prev(range.second);
+        file_status st = last->second->status;
+        st.size = last->second->size;
+        return st;
+    }
+
+    void forget_open(const std::shared_ptr<staged_file>& staged) {
+        std::lock_guard lock(open_mutex_);
+        auto range = open_files_.equal_range(staged->path);
+        for (auto it = range.first; it != range.second; ++it)
+            if (it->second == staged) {
+                open_files_.erase(it);
+                break;
+            }
+    }
+
+    boost::asio::awaitable<void> require_parent_directory(const std::string& path) {
+        const std::string parent(parent_of(path));
+        if (parent.empty()) co_return;
+        const file_status st = co_await stat(parent);
+        if (!st.exists()) fail(errc::not_found);
+        if (!st.is_directory()) fail(errc::not_a_directory);
+    }
+
+    /// Reads an object (or its pending journal copy) without any lookup.
+    boost::asio::awaitable<std::size_t> read_object(const std::string& path, std::uint64_t offset,
+                                                    boost::asio::mutable_buffer buffer) {
+        if (journal_)
+            if (auto pending = journal_->latest_for(path)) {
+                unique_fd fd(::open(journal_->data_path(pending->seq).c_str(), O_RDONLY | O_CLOEXEC));
+                if (fd) {
+                    std::error_code ec;
+                    const std::size_t n =
+                        pread_full(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset), ec);
+                    if (ec) fail(ec);
+                    co_return n;
+                }
+                // Uploaded and removed between the lookup and the open: read the bucket.
+            }
+        auto [ec, n] = co_await store_.async_get(key_of(path), offset, buffer, as_result);
+        if (ec == errc::not_found) cache_.forget(path);
+        throw_on(ec);
+        co_return n;
+    }
+
+    static void copy_local(const std::filesystem::path& from, int to_fd) {
+        unique_fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!in) fail(last_error());
+        std::vector<char> buf(1 << 20);
+        for (;;) {
+            const ssize_t n = ::read(in.get(), buf.data(), buf.size());
+            if (n < 0) fail(last_error());
+            if (n == 0) break;
+            if (auto ec = write_all(to_fd, buf.data(), static_cast<std::size_t>(n))) fail(ec);
+        }
+    }
+
+    /// Waits for journaled uploads at or under `path`, so a metadata change applies after them.
+    boost::asio::awaitable<void> drain_within(const std::string& path) {
+        if (journal_ && journal_->has_pending_within(path)) co_await flush();
+    }
+
+    static boost::asio::awaitable<void> upload_loop(std::shared_ptr<volume_core> self) {
+        using namespace boost::asio::experimental::awaitable_operators;
+        boost::asio::steady_timer timer(self->executor_);
+        int attempts = 0;
+        for (;;) {
+            auto next = self->journal_->front();
+            const bool blocked = [&] {
+                std::lock_guard lock(self->failure_mutex_);
+                return self->failure_.has_value();
+            }();
+            if (!next || blocked) {
+                if (self->stopping_) co_return;
+                timer.expires_after(std::chrono::hours(1));
+                co_await (self->wake_.async_receive(boost::asio::use_awaitable) ||
+                          timer.async_wait(boost::asio::use_awaitable));
+                continue;
+            }
+            const auto due = next->closed_at + self->options_.write_back_delay;
+            if (self->flushing_ == 0 && !self->stopping_ && std::chrono::steady_clock::now() < due) {
+                timer.expires_at(due);
+                co_await (self->wake_.async_receive(boost::asio::use_awaitable) ||
+                          timer.async_wait(boost::asio::use_awaitable));
+                continue;
+            }
+            boost::system::error_code failed;
+            try {
+                unique_fd fd(::open(self->journal_->data_path(next->seq).c_str(), O_RDONLY | O_CLOEXEC));
+                if (!fd) fail(last_error());
+                co_await upload_from_file(self->store_, next->key, fd.get(), next->size, next->options,
+                                          self->options_.multipart_threshold, self->options_.part_size);
+            } catch (const boost::system::system_error& e) {
+                failed = e.code();
+            }
+            if (!failed) {
+                self->journal_->complete(next->seq);
+                self->cache_.forget(next->path);
+                attempts = 0;
+            } else if (++attempts >= std::max(1, self->options_.upload_attempts)) {
+                std::lock_guard lock(self->failure_mutex_);
+                self->failure_.emplace(std::error_code(failed), next->key);
+                attempts = 0;
+            } else {
+                timer.expires_after(std::chrono::milliseconds(50) * (1 << attempts));
+                co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            }
+        }
+    }
+
+    executor_type executor_;
+    Store store_;
+    volume_options options_;
+    attribute_defaults defaults_;
+    metadata_cache cache_;
+    std::filesystem::path staging_dir_;
+    bool owns_cache_dir_ = false;
+    std::atomic<std::uint64_t> staging_counter_{0};
+
+    std::mutex open_mutex_; ///< guards open_files_ (never held across a suspension)
+    std::multimap<std::string, std::shared_ptr<staged_file>> open_files_;
+
+    std::unique_ptr<write_back_journal> journal_;
+    boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_;
+    std::atomic<bool> stopping_{false}, uploader_done_{false};
+    std::atomic<int> flushing_{0};
+    std::mutex failure_mutex_;
+    std::optional<std::pair<std::error_code, std::string>> failure_; ///< code and key
+};
+
+} // namespace detail
+} // namespace skyvol
+
+#endif

@@ -1,0 +1,194 @@
+#ifndef SKYVOL_FS_DETAIL_WRITE_BACK_JOURNAL_HPP
+#define SKYVOL_FS_DETAIL_WRITE_BACK_JOURNAL_HPP
+
+/// @file
+/// The write-back journal: closed files waiting for upload, durable on local disk so that a
+/// crash loses nothing that was closed. Each entry is two files in `DIR/journal/`:
+/// `SEQ.data` (the content) and `SEQ.entry` (key, path, content type, metadata), both fsynced,
+/// the entry written last through a rename, so an entry on disk always has its data. Uploads
+/// happen in sequence order, which is close order.
+
+#include <skyvol/error.hpp>
+#include <skyvol/store/detail/local_files.hpp>
+#include <skyvol/store/detail/posix_file.hpp>
+#include <skyvol/store/object_info.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace skyvol::detail {
+
+class write_back_journal {
+public:
+    struct entry {
+        std::uint64_t seq = 0;
+        std::string key;
+        std::string path; ///< volume path, for the overlay that serves pending files
+        put_options options;
+        std::uint64_t size = 0;
+        std::chrono::steady_clock::time_point closed_at{};
+    };
+
+    /// Opens (creating) `dir/journal` and reads back what a previous run left pending.
+    explicit write_back_journal(const std::filesystem::path& dir) : dir_(dir / "journal") {
+        std::filesystem::create_directories(dir_);
+        std::vector<std::uint64_t> seqs;
+        for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+            const std::string name = e.path().filename().string();
+            if (name.ends_with(".entry")) seqs.push_back(std::strtoull(name.c_str(), nullptr, 10));
+            else if (name.ends_with(".tmp")) std::filesystem::remove(e.path());
+        }
+        std::sort(seqs.begin(), seqs.end());
+        for (std::uint64_t seq : seqs) {
+            entry e;
+            if (read_entry(seq, e)) pending_.emplace(seq, std::move(e));
+            next_seq_ = std::max(next_seq_, seq + 1);
+        }
+        // Data files without an entry were never closed (crash mid-commit): not promised.
+        for (const auto& f : std::filesystem::directory_iterator(dir_)) {
+            const std::string name = f.path().filename().string();
+            if (name.ends_with(".data") &&
+                !pending_.count(std::strtoull(name.c_str(), nullptr, 10)))
+                std::filesystem::remove(f.path());
+        }
+    }
+
+    /// Where the content of a new entry is written before `commit`.
+    std::filesystem::path data_path(std::uint64_t seq) const {
+        return dir_ / (std::to_string(seq) + ".data");
+    }
+
+    std::uint64_t reserve() {
+        std::lock_guard lock(mutex_);
+        return next_seq_++;
+    }
+
+    /// Makes entry `e` (whose data file is written and fsynced) durable and pending.
+    void commit(entry e, std::error_code& ec) {
+        std::string text = "v=1\n";
+        auto field = [&text](std::string_view name, std::string_view value) {
+            stored_attributes::escape(text, name);
+            text += '=';
+            stored_attributes::escape(text, value);
+            text += '\n';
+        };
+        field("key", e.key);
+        field("path", e.path);
+        field("ct", e.options.content_type);
+        field("size", std::to_string(e.size));
+        for (const auto& [name, value] : e.options.metadata) field("m." + name, value);
+        const auto final_path = dir_ / (std::to_string(e.seq) + ".entry");
+        const auto tmp_path = dir_ / (std::to_string(e.seq) + ".entry.tmp");
+        unique_fd fd(::open(tmp_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600));
+        if (!fd || (ec = write_all(fd.get(), text.data(), text.size())) || ::fsync(fd.get()) != 0 ||
+            ::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+            if (!ec) ec = last_error();
+            return;
+        }
+        unique_fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (dir) ::fsync(dir.get());
+        e.closed_at = std::chrono::steady_clock::now();
+        std::lock_guard lock(mutex_);
+        pending_.emplace(e.seq, std::move(e));
+    }
+
+    /// The oldest pending entry, if any.
+    std::optional<entry> front() const {
+        std::lock_guard lock(mutex_);
+        if (pending_.empty()) return std::nullopt;
+        return pending_.begin()->second;
+    }
+
+    /// The newest pending entry for `path`: what a reader of that path must see.
+    std::optional<entry> latest_for(const std::string& path) const {
+        std::lock_guard lock(mutex_);
+        for (auto it = pending_.rbegin(); it != pending_.rend(); ++it)
+            if (it->second.path == path) return it->second;
+        return std::nullopt;
+    }
+
+    /// Pending entries whose path lies directly in `dir`, newest per path.
+    std::map<std::string, entry> children_of(const std::string& dir) const {
+        std::map<std::string, entry> out;
+        std::lock_guard lock(mutex_);
+        for (const auto& [seq, e] : pending_) {
+            const auto slash = e.path.rfind('/');
+            const std::string parent = slash == std::string::npos ? "" : e.path.substr(0, slash);
+            if (parent == dir) out[e.path] = e;
+        }
+        return out;
+    }
+
+    /// True if some pending entry lies at or under `path`.
+    bool has_pending_within(const std::string& path) const {
+        std::lock_guard lock(mutex_);
+        for (const auto& [seq, e] : pending_)
+            if (path.empty() || e.path == path ||
+                (e.path.size() > path.size() && e.path.starts_with(path) && e.path[path.size()] == '/'))
+                return true;
+        return false;
+    }
+
+    /// The entry is in the bucket: forget it.
+    void complete(std::uint64_t seq) {
+        std::filesystem::remove(dir_ / (std::to_string(seq) + ".entry"));
+        std::filesystem::remove(data_path(seq));
+        std::lock_guard lock(mutex_);
+        pending_.erase(seq);
+    }
+
+    std::size_t size() const {
+        std::lock_guard lock(mutex_);
+        return pending_.size();
+    }
+
+private:
+    bool read_entry(std::uint64_t seq, entry& e) const {
+        std::FILE* f = std::fopen((dir_ / (std::to_string(seq) + ".entry")).c_str(), "rb");
+        if (!f) return false;
+        std::string text;
+        char buf[4096];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+        std::fclose(f);
+        if (!text.starts_with("v=1\n")) return false;
+        e.seq = seq;
+        std::size_t pos = 4;
+        while (pos < text.size()) {
+            const auto eol = text.find('\n', pos);
+            if (eol == std::string::npos) return false;
+            const std::string_view line(text.data() + pos, eol - pos);
+            pos = eol + 1;
+            const auto eq = line.find('=');
+            std::string name, value;
+            if (eq == std::string_view::npos ||
+                !stored_attributes::unescape(line.substr(0, eq), name) ||
+                !stored_attributes::unescape(line.substr(eq + 1), value))
+                return false;
+            if (name == "key") e.key = value;
+            else if (name == "path") e.path = value;
+            else if (name == "ct") e.options.content_type = value;
+            else if (name == "size") e.size = std::strtoull(value.c_str(), nullptr, 10);
+            else if (name.starts_with("m.")) e.options.metadata[name.substr(2)] = value;
+        }
+        return !e.key.empty() && std::filesystem::exists(data_path(seq));
+    }
+
+    std::filesystem::path dir_;
+    mutable std::mutex mutex_;
+    std::map<std::uint64_t, entry> pending_;
+    std::uint64_t next_seq_ = 1;
+};
+
+} // namespace skyvol::detail
+
+#endif

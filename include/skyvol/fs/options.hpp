@@ -1,0 +1,68 @@
+#ifndef SKYVOL_FS_OPTIONS_HPP
+#define SKYVOL_FS_OPTIONS_HPP
+
+/// @file
+/// What a volume can be told, with defaults and the reasons for them.
+
+#include <skyvol/fs/status.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace skyvol {
+
+/// Progress of a copy-mode fetch, reported after each object.
+struct copy_progress {
+    std::size_t files_done = 0;
+    std::size_t files_total = 0;
+    std::uint64_t bytes_done = 0;
+    std::uint64_t bytes_total = 0;
+};
+
+/// What a copy-mode fetch or refresh changed.
+struct copy_stats {
+    std::size_t fetched = 0;   ///< objects downloaded (new or changed)
+    std::size_t removed = 0;   ///< local copies of objects gone from the bucket
+    std::size_t unchanged = 0; ///< objects whose ETag had not changed
+    std::uint64_t bytes = 0;   ///< bytes downloaded
+};
+
+struct volume_options {
+    /// Key prefix the volume's root maps to ("run-042/"); a missing trailing '/' is added.
+    std::string prefix{};
+    /// Local folder for staged writes, the write-back journal and copy-mode files. Required by
+    /// write_back (its crash recovery lives there); others use a private temp folder if empty.
+    std::filesystem::path cache_dir{};
+    /// How long a looked-up status is trusted before asking the store again. Short by default:
+    /// other nodes' changes must show up soon (close-to-open consistency).
+    std::chrono::milliseconds metadata_ttl{1000};
+    /// How long "no such path" is trusted.
+    std::chrono::milliseconds negative_ttl{1000};
+    /// Owner of objects that carry none; default: the process's uid and gid.
+    std::optional<std::uint32_t> uid{}, gid{};
+    std::uint32_t file_permissions = 0644;
+    std::uint32_t directory_permissions = 0755;
+    /// Threads a volume built without an executor runs for its I/O.
+    std::size_t io_threads = 2;
+    /// Files above this size upload in parts (S3 needs parts above 5 GiB anyway).
+    std::uint64_t multipart_threshold = 16ull << 20;
+    /// Part size for multipart uploads; raised automatically so an object stays within 10,000.
+    std::uint64_t part_size = 8ull << 20;
+    /// write_back: wait this long after a close before uploading (coalesces quick rewrites, as
+    /// rclone's --vfs-write-back does).
+    std::chrono::milliseconds write_back_delay{0};
+    /// write_back: attempts per upload before flush() reports the failure (data stays queued).
+    int upload_attempts = 5;
+    /// copy: objects fetched at once.
+    std::size_t copy_parallelism = 8;
+    /// copy: called after each object fetched, on a volume thread.
+    std::function<void(const copy_progress&)> on_copy_progress{};
+};
+
+} // namespace skyvol
+
+#endif

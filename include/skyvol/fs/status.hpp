@@ -1,0 +1,109 @@
+#ifndef SKYVOL_FS_STATUS_HPP
+#define SKYVOL_FS_STATUS_HPP
+
+/// @file
+/// What a volume says about a path: type, size, times, owner and permissions, read from and
+/// written to object user metadata in the convention s3fs uses, so a bucket written by one tool
+/// reads right in the other: `mode` (decimal st_mode, file type bits included), `mtime` (seconds
+/// since the epoch), `uid`, `gid`. s3fs stores a symlink as an object whose content is the
+/// target and whose mode has S_IFLNK, and a directory as a "dir/" object; so does skyvol.
+
+#include <skyvol/store/object_info.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
+
+namespace skyvol {
+
+enum class file_type { not_found, regular, directory, symlink };
+
+struct file_status {
+    file_type type = file_type::not_found;
+    std::uint64_t size = 0;
+    std::chrono::system_clock::time_point mtime{};
+    std::uint32_t permissions = 0; ///< the low 12 bits of st_mode (rwx, setuid, setgid, sticky)
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::string etag; ///< of the object behind the path; empty for implicit directories
+
+    bool exists() const noexcept { return type != file_type::not_found; }
+    bool is_regular_file() const noexcept { return type == file_type::regular; }
+    bool is_directory() const noexcept { return type == file_type::directory; }
+    bool is_symlink() const noexcept { return type == file_type::symlink; }
+    /// st_mode: type bits plus permissions.
+    std::uint32_t mode() const noexcept {
+        const std::uint32_t bits = type == file_type::directory ? S_IFDIR
+                                   : type == file_type::symlink ? S_IFLNK
+                                                                : S_IFREG;
+        return bits | permissions;
+    }
+};
+
+/// Owner and permissions for objects that carry none (written by tools other than s3fs/skyvol).
+struct attribute_defaults {
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::uint32_t file_permissions = 0644;
+    std::uint32_t directory_permissions = 0755;
+};
+
+namespace detail {
+
+inline bool parse_u32(const user_metadata& m, const char* name, std::uint32_t& out) {
+    auto it = m.find(name);
+    if (it == m.end() || it->second.empty()) return false;
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+    if (*end != '\0' || v > 0xFFFFFFFFul) return false;
+    out = static_cast<std::uint32_t>(v);
+    return true;
+}
+
+/// The status an object describes; `directory_marker` for "dir/" keys.
+inline file_status status_of(const object_info& object, bool directory_marker,
+                             const attribute_defaults& defaults) {
+    file_status st;
+    st.size = object.size;
+    st.etag = object.etag;
+    st.mtime = object.last_modified;
+    st.uid = defaults.uid;
+    st.gid = defaults.gid;
+    std::uint32_t mode = 0;
+    const bool has_mode = parse_u32(object.metadata, "mode", mode);
+    if (directory_marker || (has_mode && S_ISDIR(mode))) st.type = file_type::directory;
+    else if (has_mode && S_ISLNK(mode)) st.type = file_type::symlink;
+    else st.type = file_type::regular;
+    st.permissions = has_mode ? (mode & 07777)
+                              : (st.is_directory() ? defaults.directory_permissions
+                                                   : defaults.file_permissions);
+    if (st.is_directory()) st.size = 0;
+    parse_u32(object.metadata, "uid", st.uid);
+    parse_u32(object.metadata, "gid", st.gid);
+    if (auto it = object.metadata.find("mtime"); it != object.metadata.end()) {
+        char* end = nullptr;
+        const double seconds = std::strtod(it->second.c_str(), &end);
+        if (end != it->second.c_str() && seconds >= 0)
+            st.mtime = std::chrono::system_clock::time_point(
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                    std::chrono::duration<double>(seconds)));
+    }
+    return st;
+}
+
+/// The user metadata that records `st` (s3fs's names), merged over `base`.
+inline user_metadata metadata_of(const file_status& st, user_metadata base = {}) {
+    base["mode"] = std::to_string(st.mode());
+    base["mtime"] = std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(st.mtime.time_since_epoch()).count());
+    base["uid"] = std::to_string(st.uid);
+    base["gid"] = std::to_string(st.gid);
+    return base;
+}
+
+} // namespace detail
+} // namespace skyvol
+
+#endif

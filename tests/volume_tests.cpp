@@ -1,0 +1,416 @@
+// The volume: filesystem semantics over the memory and local stores, in every mode.
+
+#include "support/temp_dir.hpp"
+
+#include <skyvol/store/local_store.hpp>
+#include <skyvol/store/memory_store.hpp>
+#include <skyvol/volume.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+#include <tuple>
+
+extern char** environ;
+
+namespace skyvol::test {
+namespace {
+
+/// Store fixtures: a fresh, empty bucket; `reopen()` gives a handle on the same bucket.
+struct memory_bucket {
+    static constexpr const char* name = "memory";
+    using store_type = memory_store;
+    memory_store store;
+    memory_store reopen() { return store; }
+};
+
+struct local_bucket {
+    static constexpr const char* name = "local";
+    using store_type = local_store;
+    temp_dir dir{"skyvol-vol"};
+    local_store store{dir.path() / "bucket", scratch()};
+    local_store reopen() { return local_store(dir.path() / "bucket", scratch()); }
+    static local_store_options scratch() {
+        local_store_options o;
+        o.durable = false; // these tests do not pull the plug; the crash test does, with fsync
+        return o;
+    }
+};
+
+template <class Bucket, class Mode>
+struct setup {
+    using bucket_type = Bucket;
+    using mode_type = Mode;
+    using volume_type = volume<typename Bucket::store_type, Mode>;
+    Bucket bucket;
+    temp_dir cache{"skyvol-cache"};
+    std::unique_ptr<volume_type> vol;
+    explicit setup(std::string prefix = "vol/") {
+        volume_options o;
+        o.prefix = std::move(prefix);
+        o.cache_dir = cache.path();
+        vol = std::make_unique<volume_type>(bucket.store, o);
+    }
+};
+
+using writable_setups =
+    std::tuple<setup<memory_bucket, mode::write_through>, setup<local_bucket, mode::write_through>,
+               setup<memory_bucket, mode::write_back>, setup<local_bucket, mode::write_back>>;
+
+std::string pattern(std::size_t size, unsigned seed) {
+    std::string out(size, '\0');
+    unsigned x = seed * 2654435761u + 1;
+    for (auto& c : out) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        c = static_cast<char>(x);
+    }
+    return out;
+}
+
+template <class Store>
+std::string object_text(Store& store, const std::string& key) {
+    auto info = store.async_head(key, boost::asio::use_future).get();
+    std::string out(info.size, '\0');
+    store.async_get(key, 0, boost::asio::buffer(out), boost::asio::use_future).get();
+    return out;
+}
+
+std::vector<std::string> names(const std::vector<directory_entry>& entries) {
+    std::vector<std::string> out;
+    for (const auto& e : entries) out.emplace_back(e.filename());
+    return out;
+}
+
+} // namespace
+
+TEMPLATE_LIST_TEST_CASE("volume: files, directories and errors", "[volume]", writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    v.create_directories("logs/a");
+    v.write_file("node-0.pt", "weights");
+    v.write_file("logs/a/one.txt", "1");
+    CHECK(v.read_file("node-0.pt") == "weights");
+
+    const file_status st = v.status("node-0.pt");
+    CHECK(st.is_regular_file());
+    CHECK(st.size == 7);
+    CHECK(st.permissions == 0644);
+    CHECK(st.uid == ::getuid());
+    CHECK(st.mtime > std::chrono::system_clock::now() - std::chrono::minutes(1));
+    CHECK(v.status("logs").is_directory());
+    CHECK(v.status("logs/a/").is_directory()); // trailing slashes and doubled ones are fine
+    CHECK_FALSE(v.status("missing").exists());
+    CHECK(v.exists("/logs//a/./one.txt"));
+
+    CHECK(names(v.directory("")) == std::vector<std::string>{"logs", "node-0.pt"});
+    const auto entries = v.directory("logs/a");
+    REQUIRE(entries.size() == 1);
+    CHECK(entries[0].path() == "logs/a/one.txt");
+    CHECK(entries[0].size() == 1);
+    CHECK(entries[0].is_regular_file());
+
+    std::error_code ec;
+    v.create_directory("logs", ec);
+    CHECK(ec == errc::already_exists);
+    v.create_directory("no/such/parent", ec);
+    CHECK(ec == errc::not_found);
+    v.write_file("missing-dir/file", "x", ec);
+    CHECK(ec == errc::not_found);
+    v.write_file("node-0.pt/child", "x", ec);
+    CHECK(ec == errc::not_a_directory);
+    v.write_file("logs", "x", ec);
+    CHECK(ec == errc::is_a_directory);
+    v.read_file("logs", ec);
+    CHECK(ec == errc::is_a_directory);
+    v.read_file("nope", ec);
+    CHECK(ec == errc::not_found);
+    v.directory("node-0.pt", ec);
+    CHECK(ec == errc::not_a_directory);
+    v.write_file(std::string(256, 'n'), "x", ec);
+    CHECK(ec == errc::name_too_long);
+    v.read_file("../escape", ec);
+    CHECK(ec == errc::invalid_argument);
+    v.remove("logs", ec);
+    CHECK(ec == errc::not_empty);
+    v.remove("nope", ec);
+    CHECK(ec == errc::not_found);
+    CHECK_THROWS_AS(v.read_file("nope"), skyvol::error);
+    try {
+        v.read_file("nope/file.txt");
+    } catch (const skyvol::error& e) {
+        CHECK(std::string(e.what()).find("vol/nope/file.txt") != std::string::npos);
+    }
+
+    v.remove("logs/a/one.txt");
+    v.remove("logs/a");
+    CHECK_FALSE(v.exists("logs/a"));
+    CHECK(v.exists("logs")); // created by create_directories: a marker keeps it
+    v.flush();
+    // The objects are where the prefix says, with s3fs's attribute metadata.
+    auto info = s.bucket.store.async_head("vol/node-0.pt", boost::asio::use_future).get();
+    CHECK(info.metadata.at("mode") == std::to_string(S_IFREG | 0644));
+    CHECK(info.metadata.at("uid") == std::to_string(::getuid()));
+    CHECK(info.metadata.count("mtime") == 1);
+    CHECK(object_text(s.bucket.store, "vol/node-0.pt") == "weights");
+}
+
+TEMPLATE_LIST_TEST_CASE("volume: open, append, random writes, truncate, sync", "[volume]",
+                        writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    {
+        file log = v.open("train.log", open_mode::append);
+        log.write("epoch 1\n");
+        log.write("epoch 2\n");
+        log.close();
+    }
+    {
+        file log = v.open("train.log", open_mode::append);
+        log.write(boost::asio::buffer(std::string("epoch 3\n")));
+        CHECK(v.status("train.log").size == 24); // visible while open, from the staging copy
+        log.close();
+    }
+    CHECK(v.read_file("train.log") == "epoch 1\nepoch 2\nepoch 3\n");
+
+    {
+        file f = v.open("train.log", open_mode::read_write);
+        std::error_code ec;
+        f.write_at(6, boost::asio::buffer("X", 1), ec);
+        REQUIRE_FALSE(ec);
+        char buf[8] = {};
+        CHECK(f.read_at(0, boost::asio::buffer(buf, 7), ec) == 7);
+        CHECK(std::string(buf, 7) == "epoch X");
+        f.close();
+    }
+    CHECK(v.read_file("train.log").substr(0, 8) == "epoch X\n");
+
+    v.resize_file("train.log", 5);
+    CHECK(v.read_file("train.log") == "epoch");
+    v.resize_file("train.log", 8);
+    CHECK(v.read_file("train.log") == std::string("epoch\0\0\0", 8));
+
+    std::error_code ec;
+    v.open("fresh", open_mode::write | open_mode::exclusive).close();
+    CHECK(v.status("fresh").size == 0);
+    v.open("fresh", open_mode::write | open_mode::exclusive, ec);
+    CHECK(ec == errc::already_exists);
+    v.open("absent", open_mode::read_write, ec);
+    CHECK(ec == errc::not_found);
+
+    // sync: the content so far reaches the bucket (or the journal) while the file stays open.
+    file ckpt = v.open("ckpt.bin", open_mode::write);
+    const std::string big = pattern(3u << 20, 9);
+    ckpt.write(boost::asio::buffer(big));
+    ckpt.sync();
+    v.flush();
+    CHECK(object_text(s.bucket.store, "vol/ckpt.bin") == big);
+    ckpt.write("tail");
+    ckpt.close();
+    v.flush();
+    CHECK(object_text(s.bucket.store, "vol/ckpt.bin") == big + "tail");
+
+    // Offset reads.
+    std::string window(6, '\0');
+    CHECK(v.read("ckpt.bin", 3u << 20, boost::asio::buffer(window)) == 4);
+    CHECK(window.substr(0, 4) == "tail");
+    file reader = v.open("ckpt.bin");
+    std::string head(4, '\0');
+    CHECK(reader.read(boost::asio::buffer(head)) == 4);
+    CHECK(head == big.substr(0, 4));
+}
+
+TEMPLATE_LIST_TEST_CASE("volume: rename files and directories", "[volume]", writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    v.create_directories("run/logs/deep");
+    v.write_file("run/a.txt", "A");
+    v.write_file("run/logs/b.txt", "B");
+    v.write_file("run/logs/deep/c.txt", "C");
+    v.write_file("other.txt", "O");
+
+    v.rename("run/a.txt", "a-moved.txt");
+    CHECK_FALSE(v.exists("run/a.txt"));
+    CHECK(v.read_file("a-moved.txt") == "A");
+    v.rename("a-moved.txt", "other.txt"); // replaces a file
+    CHECK(v.read_file("other.txt") == "A");
+
+    v.rename("run", "final");
+    CHECK_FALSE(v.exists("run"));
+    CHECK(v.read_file("final/logs/b.txt") == "B");
+    CHECK(v.read_file("final/logs/deep/c.txt") == "C");
+    CHECK(names(v.directory("final")) == std::vector<std::string>{"logs"});
+
+    std::error_code ec;
+    v.rename("other.txt", "final", ec);
+    CHECK(ec == errc::is_a_directory);
+    v.create_directory("empty");
+    v.rename("final", "empty"); // onto an empty directory
+    CHECK(v.read_file("empty/logs/b.txt") == "B");
+    v.create_directory("full");
+    v.write_file("full/x", "x");
+    v.rename("empty", "full", ec);
+    CHECK(ec == errc::not_empty);
+    v.rename("full", "full/inside", ec);
+    CHECK(ec == errc::invalid_argument);
+    v.rename("nothing", "else", ec);
+    CHECK(ec == errc::not_found);
+    v.flush();
+    CHECK(object_text(s.bucket.store, "vol/empty/logs/deep/c.txt") == "C");
+}
+
+TEMPLATE_LIST_TEST_CASE("volume: symlinks, permissions and times as s3fs stores them", "[volume]",
+                        writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    v.create_directories("data/v2");
+    v.write_file("data/v2/train.csv", "a,b\n");
+    v.create_symlink("v2/train.csv", "data/current.csv");
+    CHECK(v.status("data/current.csv").is_symlink());
+    CHECK(v.read_symlink("data/current.csv") == "v2/train.csv");
+    CHECK(v.read_file("data/current.csv") == "a,b\n");
+    std::error_code ec;
+    v.create_symlink("x", "data/current.csv", ec);
+    CHECK(ec == errc::already_exists);
+
+    v.permissions("data/v2/train.csv", 0600);
+    const auto when = std::chrono::system_clock::time_point(std::chrono::seconds(1'600'000'000));
+    v.last_write_time("data/v2/train.csv", when);
+    const file_status st = v.status("data/v2/train.csv");
+    CHECK(st.permissions == 0600);
+    CHECK(st.mtime == when);
+    CHECK(v.read_file("data/v2/train.csv") == "a,b\n");
+    v.flush();
+    auto link = s.bucket.store.async_head("vol/data/current.csv", boost::asio::use_future).get();
+    CHECK(link.metadata.at("mode") == std::to_string(S_IFLNK | 0777));
+    CHECK(object_text(s.bucket.store, "vol/data/current.csv") == "v2/train.csv");
+    auto file_info = s.bucket.store.async_head("vol/data/v2/train.csv", boost::asio::use_future).get();
+    CHECK(file_info.metadata.at("mode") == std::to_string(S_IFREG | 0600));
+    CHECK(file_info.metadata.at("mtime") == "1600000000");
+}
+
+TEMPLATE_LIST_TEST_CASE("volume: asynchronous operations with completion tokens", "[volume]",
+                        writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    v.write_file("async.txt", "through a coroutine");
+    boost::asio::io_context io;
+    auto done = boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<std::string> {
+            const std::string name = "async.txt";
+            co_return co_await v.async_read_file(name, boost::asio::use_awaitable);
+        },
+        boost::asio::use_future);
+    io.run();
+    CHECK(done.get() == "through a coroutine");
+
+    CHECK_FALSE(v.async_status("missing/x", boost::asio::use_future).get().exists());
+    try {
+        v.async_read_file("missing/x", boost::asio::use_future).get();
+        FAIL("no error");
+    } catch (const boost::system::system_error& e) {
+        CHECK(e.code() == errc::not_found);
+    }
+    std::promise<bool> called;
+    v.async_write_file("cb.txt", "callback", [&](boost::system::error_code e) { called.set_value(!e); });
+    CHECK(called.get_future().get());
+    CHECK(v.read_file("cb.txt") == "callback");
+}
+
+TEST_CASE("volume: objects written by other tools read with defaults", "[volume]") {
+    memory_store store;
+    const std::string body = "plain object";
+    store.async_put("ds/train/0001.jpg", boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
+    store.async_put("ds/train/0002.jpg", boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
+    store.async_put("ds/README", boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
+    volume_options o;
+    o.prefix = "ds";
+    volume<memory_store, mode::read_only> data(store, o);
+    CHECK(data.status("train").is_directory()); // implicit: no marker object
+    CHECK(data.status("train").permissions == 0755);
+    CHECK(data.status("README").permissions == 0644);
+    CHECK(names(data.directory("train")) == std::vector<std::string>{"0001.jpg", "0002.jpg"});
+    std::string buf(5, '\0');
+    CHECK(data.read("train/0001.jpg", 6, boost::asio::buffer(buf)) == 5);
+    CHECK(buf == "objec");
+    for (const directory_entry& e : data.directory("")) CHECK((e.is_directory() || e.size() == 12));
+    std::error_code ec;
+    data.status("../outside", ec);
+    CHECK(ec == errc::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refreshes", "[volume][copy]",
+                   memory_bucket, local_bucket) {
+    TestType bucket;
+    auto put = [&](const std::string& key, const std::string& body) {
+        bucket.store.async_put(key, boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
+    };
+    for (int i = 0; i < 40; ++i) put("set/f" + std::to_string(i), pattern(1000 + i, i));
+    put("set/sub/big.bin", pattern(20u << 20, 77)); // multipart into the mirror
+    put("elsewhere", "not in the prefix");
+
+    std::vector<copy_progress> seen;
+    std::mutex seen_mutex;
+    temp_dir cache;
+    volume_options o;
+    o.prefix = "set/";
+    o.cache_dir = cache.path();
+    o.on_copy_progress = [&](const copy_progress& p) {
+        std::lock_guard lock(seen_mutex);
+        seen.push_back(p);
+    };
+    volume<typename TestType::store_type, mode::copy> copy(bucket.store, o);
+    REQUIRE(seen.size() == 41);
+    CHECK(seen.back().files_done == 41);
+    CHECK(seen.back().files_total == 41);
+    CHECK(seen.back().bytes_done == seen.back().bytes_total);
+    CHECK(copy.initial_fetch().fetched == 41);
+    CHECK(copy.read_file("f7") == pattern(1007, 7));
+    CHECK(copy.read_file("sub/big.bin") == pattern(20u << 20, 77));
+    CHECK_FALSE(copy.exists("elsewhere"));
+
+    // Served locally: the bucket can change without the copy noticing until refresh().
+    put("set/f1", "changed");
+    put("set/new", "new");
+    bucket.store.async_remove("set/f2", boost::asio::use_future).get();
+    CHECK(copy.read_file("f1") == pattern(1001, 1));
+    const copy_stats stats = copy.refresh();
+    CHECK(stats.fetched == 2);
+    CHECK(stats.removed == 1);
+    CHECK(stats.unchanged == 39);
+    CHECK(copy.read_file("f1") == "changed");
+    CHECK(copy.read_file("new") == "new");
+    CHECK_FALSE(copy.exists("f2"));
+}
+
+TEST_CASE("volume: write-back flush and pending uploads", "[volume]") {
+    memory_store store;
+    temp_dir cache;
+    volume_options o;
+    o.cache_dir = cache.path();
+    o.write_back_delay = std::chrono::seconds(30); // nothing uploads until flush asks
+    volume<memory_store, mode::write_back> v(store, o);
+    for (int i = 0; i < 5; ++i) v.write_file(std::string("f").append(std::to_string(i)), pattern(100, i));
+    CHECK(v.pending_uploads() == 5);
+    CHECK(store.size() == 0);
+    CHECK(v.read_file("f3") == pattern(100, 3)); // served from the journal
+    CHECK(names(v.directory("")).size() == 5);
+    v.flush();
+    CHECK(v.pending_uploads() == 0);
+    CHECK(store.size() == 5);
+    CHECK(object_text(store, "f4") == pattern(100, 4));
+
+    // Crash recovery needs a known place: a write-back volume without a cache folder is refused.
+    volume_options no_cache;
+    CHECK_THROWS_AS((volume<memory_store, mode::write_back>(store, no_cache)), skyvol::error);
+}
+
+} // namespace skyvol::test
