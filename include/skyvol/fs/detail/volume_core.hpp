@@ -318,12 +318,16 @@ public:
         staged->status = existing.exists() ? existing : new_status(file_type::regular);
         staged->status.type = file_type::regular;
         if (existing.exists() && keep_content) {
+            bool copied = false;
             if (journal_)
-                if (auto pending = journal_->latest_for(path)) {
-                    copy_local(journal_->data_path(pending->seq), staged->fd.get());
-                    staged->size = pending->size;
-                }
-            if (staged->size == 0 && existing.size > 0)
+                if (auto pending = journal_->latest_for(path))
+                    // The uploader may finish and drop the journal copy meanwhile; the bucket
+                    // then has the same content.
+                    if (copy_local(journal_->data_path(pending->seq), staged->fd.get())) {
+                        staged->size = pending->size;
+                        copied = true;
+                    }
+            if (!copied && existing.size > 0)
                 staged->size = co_await download_to_file(store_, key_of(path), staged->fd.get(),
                                                          existing.size);
         }
@@ -587,7 +591,7 @@ public:
                 std::lock_guard lock(failure_mutex_);
                 if (failure_) throw skyvol::error(failure_->first, where(failure_->second));
             }
-            poll.expires_after(std::chrono::milliseconds(5));
+            poll.expires_after(std::chrono::milliseconds(1));
             co_await poll.async_wait(boost::asio::use_awaitable);
         }
     }
@@ -706,9 +710,12 @@ private:
         co_return n;
     }
 
-    static void copy_local(const std::filesystem::path& from, int to_fd) {
+    /// Copies a local file into `to_fd` from its start; false if `from` does not exist.
+    static bool copy_local(const std::filesystem::path& from, int to_fd) {
         unique_fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!in && errno == ENOENT) return false;
         if (!in) fail(last_error());
+        if (::ftruncate(to_fd, 0) != 0 || ::lseek(to_fd, 0, SEEK_SET) != 0) fail(last_error());
         std::vector<char> buf(1 << 20);
         for (;;) {
             const ssize_t n = ::read(in.get(), buf.data(), buf.size());
@@ -716,6 +723,7 @@ private:
             if (n == 0) break;
             if (auto ec = write_all(to_fd, buf.data(), static_cast<std::size_t>(n))) fail(ec);
         }
+        return true;
     }
 
     /// Waits for journaled uploads at or under `path`, so a metadata change applies after them.
