@@ -26,14 +26,12 @@ namespace {
 
 /// Store fixtures: a fresh, empty bucket; `reopen()` gives a handle on the same bucket.
 struct memory_bucket {
-    static constexpr const char* name = "memory";
     using store_type = memory_store;
     memory_store store;
     memory_store reopen() { return store; }
 };
 
 struct local_bucket {
-    static constexpr const char* name = "local";
     using store_type = local_store;
     temp_dir dir{"skyvol-vol"};
     local_store store{dir.path() / "bucket", scratch()};
@@ -411,6 +409,101 @@ TEST_CASE("volume: write-back flush and pending uploads", "[volume]") {
     // Crash recovery needs a known place: a write-back volume without a cache folder is refused.
     volume_options no_cache;
     CHECK_THROWS_AS((volume<memory_store, mode::write_back>(store, no_cache)), skyvol::error);
+}
+
+namespace {
+
+constexpr int crash_files = 12;
+
+std::uint64_t crash_file_size(int i) {
+    return i == 7 ? (20ull << 20) + 3 : static_cast<std::uint64_t>(i * i * 1000); // 0 B .. 20 MiB
+}
+
+template <class Store>
+void crash_child_work(Store store, const std::filesystem::path& cache) {
+    volume_options o;
+    o.prefix = "ckpt/";
+    o.cache_dir = cache;
+    o.write_back_delay = std::chrono::hours(1); // keep every upload pending until the kill
+    volume<Store, mode::write_back> v(store, o);
+    std::ofstream closed(cache / "closed.log");
+    for (int i = 0; i < crash_files; ++i) {
+        const std::string name = "f" + std::to_string(i);
+        v.write_file(name, pattern(crash_file_size(i), static_cast<unsigned>(i)));
+        closed << name << std::endl; // closed, so promised
+    }
+    file unfinished = v.open("unfinished", open_mode::write);
+    unfinished.write("never closed");
+    std::ofstream(cache / "ready") << "ready" << std::endl;
+    std::this_thread::sleep_for(std::chrono::minutes(10)); // until SIGKILL
+}
+
+} // namespace
+
+// Run by the crash test in a child process, never on its own (hidden tag).
+TEST_CASE("volume: write-back crash child", "[.crash-child]") {
+    const char* cache = std::getenv("SKYVOL_CRASH_CACHE");
+    const char* bucket = std::getenv("SKYVOL_CRASH_BUCKET");
+    if (!cache || !bucket) return;
+    if (*bucket) crash_child_work(local_store(bucket), cache);
+    else crash_child_work(memory_store(), cache);
+}
+
+TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL", "[volume][crash]",
+                   memory_bucket, local_bucket) {
+    TestType bucket;
+    temp_dir cache;
+    std::string bucket_root;
+    if constexpr (std::is_same_v<TestType, local_bucket>) bucket_root = bucket.store.root().string();
+
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    env_strings.push_back("SKYVOL_CRASH_CACHE=" + cache.path().string());
+    env_strings.push_back("SKYVOL_CRASH_BUCKET=" + bucket_root);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    std::string test_name = "volume: write-back crash child";
+    char* argv[] = {self.data(), test_name.data(), nullptr};
+    pid_t child = -1;
+    REQUIRE(::posix_spawn(&child, self.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    while (!std::filesystem::exists(cache.path() / "ready") && std::chrono::steady_clock::now() < deadline) {
+        int status = 0;
+        REQUIRE(::waitpid(child, &status, WNOHANG) == 0); // the child must still be running
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    REQUIRE(std::filesystem::exists(cache.path() / "ready"));
+
+    // Every closed file is journaled; nothing reached the bucket yet.
+    std::size_t journaled = 0;
+    for (const auto& e : std::filesystem::directory_iterator(cache.path() / "journal"))
+        journaled += e.path().extension() == ".entry";
+    CHECK(journaled == crash_files);
+    auto listed = bucket.store.async_list(list_request(), boost::asio::use_future).get();
+    CHECK(listed.objects.empty());
+
+    {
+        volume_options o;
+        o.prefix = "ckpt/";
+        o.cache_dir = cache.path();
+        volume<typename TestType::store_type, mode::write_back> recovered(bucket.reopen(), o);
+        CHECK(recovered.pending_uploads() == crash_files);
+        CHECK(recovered.read_file("f3") == pattern(crash_file_size(3), 3)); // served before upload
+        recovered.flush();
+        CHECK(recovered.pending_uploads() == 0);
+        CHECK_FALSE(recovered.exists("unfinished"));
+    }
+    for (int i = 0; i < crash_files; ++i) {
+        INFO("f" << i);
+        CHECK(object_text(bucket.store, "ckpt/f" + std::to_string(i)) ==
+              pattern(crash_file_size(i), static_cast<unsigned>(i)));
+    }
+    listed = bucket.store.async_list(list_request(), boost::asio::use_future).get();
+    CHECK(listed.objects.size() == crash_files);
 }
 
 } // namespace skyvol::test
