@@ -12,7 +12,9 @@
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <csignal>
+#include <future>
 #include <fstream>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -321,6 +323,50 @@ TEMPLATE_LIST_TEST_CASE("volume: asynchronous operations with completion tokens"
     v.async_write_file("cb.txt", "callback", [&](boost::system::error_code e) { called.set_value(!e); });
     CHECK(called.get_future().get());
     CHECK(v.read_file("cb.txt") == "callback");
+}
+
+TEMPLATE_LIST_TEST_CASE("volume: concurrent writers and readers on different files", "[volume]",
+                        writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    v.create_directory("par");
+    constexpr int threads = 8, rounds = 25;
+    std::vector<std::thread> workers;
+    std::atomic<int> mismatches{0};
+    for (int t = 0; t < threads; ++t)
+        workers.emplace_back([&, t] {
+            for (int r = 0; r < rounds; ++r) {
+                const std::string path = "par/t" + std::to_string(t) + "-" + std::to_string(r % 5);
+                const std::string data = pattern(1000 + static_cast<std::size_t>(r), static_cast<unsigned>(t * 100 + r));
+                v.write_file(path, data);
+                if (v.read_file(path) != data) ++mismatches;
+                file log = v.open("par/log" + std::to_string(t), open_mode::append);
+                log.write("x");
+                log.close();
+            }
+        });
+    for (auto& w : workers) w.join();
+    CHECK(mismatches == 0);
+    CHECK(v.directory("par").size() == threads * 6);
+    for (int t = 0; t < threads; ++t)
+        CHECK(v.read_file("par/log" + std::to_string(t)) == std::string(rounds, 'x'));
+}
+
+TEST_CASE("volume: runs on the caller's executor when given one", "[volume]") {
+    boost::asio::thread_pool caller(2);
+    memory_store store;
+    temp_dir cache;
+    volume_options o;
+    o.cache_dir = cache.path();
+    volume<memory_store, mode::write_back> v(caller.get_executor(), store, o);
+    v.write_file("on-caller", "yes");
+    std::promise<bool> ran_on_caller;
+    v.async_status("on-caller", [&](boost::system::error_code ec, file_status st) {
+        ran_on_caller.set_value(!ec && st.size == 3 && caller.get_executor().running_in_this_thread());
+    });
+    CHECK(ran_on_caller.get_future().get());
+    v.flush();
+    CHECK(object_text(store, "on-caller") == "yes");
 }
 
 TEST_CASE("volume: objects written by other tools read with defaults", "[volume]") {
