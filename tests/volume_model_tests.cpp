@@ -140,8 +140,10 @@ void check_tree(Volume& v, const tree_model& model, const std::string& dir = "")
         INFO(entries[i].path());
         REQUIRE(std::string(entries[i].filename()) == expected[i].first);
         REQUIRE(entries[i].is_directory() == expected[i].second);
-        if (expected[i].second) check_tree(v, model, entries[i].path());
-        else REQUIRE(v.read_file(entries[i].path()) == model.content(entries[i].path()));
+        if (expected[i].second)
+            check_tree(v, model, entries[i].path());
+        else
+            REQUIRE(v.read_file(entries[i].path()) == model.content(entries[i].path()));
     }
 }
 
@@ -158,12 +160,14 @@ void run_model(Store store, Store reopened, const std::filesystem::path& cache, 
     auto random_path = [&] {
         static const char* names[] = {"a", "b", "c"};
         std::string p = names[pick(3)];
-        for (int depth = pick(3); depth > 0; --depth) p += std::string("/") + names[pick(3)];
+        for (int depth = pick(3); depth > 0; --depth)
+            p += std::string("/") + names[pick(3)];
         return p;
     };
     auto random_data = [&] {
         std::string d(static_cast<std::size_t>(pick(4) == 0 ? 0 : pick(300)), '\0');
-        for (auto& c : d) c = static_cast<char>('a' + pick(26));
+        for (auto& c : d)
+            c = static_cast<char>('a' + pick(26));
         return d;
     };
     {

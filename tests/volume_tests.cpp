@@ -14,8 +14,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <future>
 #include <fstream>
+#include <future>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <thread>
@@ -85,7 +85,8 @@ std::string object_text(Store& store, const std::string& key) {
 
 std::vector<std::string> names(const std::vector<directory_entry>& entries) {
     std::vector<std::string> out;
-    for (const auto& e : entries) out.emplace_back(e.filename());
+    for (const auto& e : entries)
+        out.emplace_back(e.filename());
     return out;
 }
 
@@ -291,7 +292,8 @@ TEMPLATE_LIST_TEST_CASE("volume: symlinks, permissions and times as s3fs stores 
     auto link = s.bucket.store.async_head("vol/data/current.csv", boost::asio::use_future).get();
     CHECK(link.metadata.at("mode") == std::to_string(S_IFLNK | 0777));
     CHECK(object_text(s.bucket.store, "vol/data/current.csv") == "v2/train.csv");
-    auto file_info = s.bucket.store.async_head("vol/data/v2/train.csv", boost::asio::use_future).get();
+    auto file_info =
+        s.bucket.store.async_head("vol/data/v2/train.csv", boost::asio::use_future).get();
     CHECK(file_info.metadata.at("mode") == std::to_string(S_IFREG | 0600));
     CHECK(file_info.metadata.at("mtime") == "1600000000");
 }
@@ -320,7 +322,8 @@ TEMPLATE_LIST_TEST_CASE("volume: asynchronous operations with completion tokens"
         CHECK(e.code() == errc::not_found);
     }
     std::promise<bool> called;
-    v.async_write_file("cb.txt", "callback", [&](boost::system::error_code e) { called.set_value(!e); });
+    v.async_write_file("cb.txt", "callback",
+                       [&](boost::system::error_code e) { called.set_value(!e); });
     CHECK(called.get_future().get());
     CHECK(v.read_file("cb.txt") == "callback");
 }
@@ -337,7 +340,8 @@ TEMPLATE_LIST_TEST_CASE("volume: concurrent writers and readers on different fil
         workers.emplace_back([&, t] {
             for (int r = 0; r < rounds; ++r) {
                 const std::string path = "par/t" + std::to_string(t) + "-" + std::to_string(r % 5);
-                const std::string data = pattern(1000 + static_cast<std::size_t>(r), static_cast<unsigned>(t * 100 + r));
+                const std::string data =
+                    pattern(1000 + static_cast<std::size_t>(r), static_cast<unsigned>(t * 100 + r));
                 v.write_file(path, data);
                 if (v.read_file(path) != data) ++mismatches;
                 file log = v.open("par/log" + std::to_string(t), open_mode::append);
@@ -345,7 +349,8 @@ TEMPLATE_LIST_TEST_CASE("volume: concurrent writers and readers on different fil
                 log.close();
             }
         });
-    for (auto& w : workers) w.join();
+    for (auto& w : workers)
+        w.join();
     CHECK(mismatches == 0);
     CHECK(v.directory("par").size() == threads * 6);
     for (int t = 0; t < threads; ++t)
@@ -362,19 +367,76 @@ TEST_CASE("volume: runs on the caller's executor when given one", "[volume]") {
     v.write_file("on-caller", "yes");
     std::promise<bool> ran_on_caller;
     v.async_status("on-caller", [&](boost::system::error_code ec, file_status st) {
-        ran_on_caller.set_value(!ec && st.size == 3 && caller.get_executor().running_in_this_thread());
+        ran_on_caller.set_value(!ec && st.size == 3 &&
+                                caller.get_executor().running_in_this_thread());
     });
     CHECK(ran_on_caller.get_future().get());
     v.flush();
     CHECK(object_text(store, "on-caller") == "yes");
 }
 
+TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[volume][cache]",
+                   cache::none, cache::memory, cache::disk) {
+    memory_store store;
+    const std::string first = pattern(3u << 20, 1), second = pattern(3u << 20, 2);
+    store.async_put("data/blob", boost::asio::buffer(first), put_options(), boost::asio::use_future)
+        .get();
+    temp_dir cache_dir;
+    volume_options o;
+    o.prefix = "data/";
+    o.cache_dir = cache_dir.path();
+    o.metadata_ttl = std::chrono::hours(1); // the volume keeps believing the first ETag
+    o.memory_cache_bytes = 8u << 20;
+    o.disk_cache_bytes = 4u << 20;
+    volume<memory_store, mode::read_only, TestType> v(store, o);
+    CHECK(v.read_file("blob") == first);
+    std::string window(100, '\0');
+    CHECK(v.read("blob", (2u << 20) - 50, boost::asio::buffer(window)) == 100); // across blocks
+    CHECK(window == first.substr((2u << 20) - 50, 100));
+
+    // Replaced behind the volume's back: a cache serves the version it knows; none reads anew.
+    store
+        .async_put("data/blob", boost::asio::buffer(second), put_options(), boost::asio::use_future)
+        .get();
+    if constexpr (std::is_same_v<TestType, cache::none>) {
+        CHECK(v.read_file("blob") == second);
+        CHECK(v.read_cache_bytes() == 0);
+    } else {
+        CHECK(v.read_file("blob") == first);
+        CHECK(v.read_cache_bytes() == first.size());
+    }
+
+    if constexpr (std::is_same_v<TestType, cache::disk>) {
+        // Bounded: older objects leave the disk cache as newer ones arrive.
+        for (int i = 0; i < 3; ++i) {
+            const std::string name = "other" + std::to_string(i);
+            store
+                .async_put("data/" + name, boost::asio::buffer(first), put_options(),
+                           boost::asio::use_future)
+                .get();
+            CHECK(v.read_file(name) == first);
+        }
+        CHECK(v.read_cache_bytes() <= o.disk_cache_bytes);
+        std::size_t files = 0;
+        for (const auto& e : std::filesystem::directory_iterator(cache_dir.path() / "objects"))
+            files += e.is_regular_file();
+        CHECK(files == 1);
+    }
+}
+
 TEST_CASE("volume: objects written by other tools read with defaults", "[volume]") {
     memory_store store;
     const std::string body = "plain object";
-    store.async_put("ds/train/0001.jpg", boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
-    store.async_put("ds/train/0002.jpg", boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
-    store.async_put("ds/README", boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
+    store
+        .async_put("ds/train/0001.jpg", boost::asio::buffer(body), put_options(),
+                   boost::asio::use_future)
+        .get();
+    store
+        .async_put("ds/train/0002.jpg", boost::asio::buffer(body), put_options(),
+                   boost::asio::use_future)
+        .get();
+    store.async_put("ds/README", boost::asio::buffer(body), put_options(), boost::asio::use_future)
+        .get();
     volume_options o;
     o.prefix = "ds";
     volume<memory_store, mode::read_only> data(store, o);
@@ -385,19 +447,23 @@ TEST_CASE("volume: objects written by other tools read with defaults", "[volume]
     std::string buf(5, '\0');
     CHECK(data.read("train/0001.jpg", 6, boost::asio::buffer(buf)) == 5);
     CHECK(buf == "objec");
-    for (const directory_entry& e : data.directory("")) CHECK((e.is_directory() || e.size() == 12));
+    for (const directory_entry& e : data.directory(""))
+        CHECK((e.is_directory() || e.size() == 12));
     std::error_code ec;
     data.status("../outside", ec);
     CHECK(ec == errc::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refreshes", "[volume][copy]",
-                   memory_bucket, local_bucket) {
+TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refreshes",
+                   "[volume][copy]", memory_bucket, local_bucket) {
     TestType bucket;
     auto put = [&](const std::string& key, const std::string& body) {
-        bucket.store.async_put(key, boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
+        bucket.store
+            .async_put(key, boost::asio::buffer(body), put_options(), boost::asio::use_future)
+            .get();
     };
-    for (int i = 0; i < 40; ++i) put("set/f" + std::to_string(i), pattern(1000 + i, i));
+    for (int i = 0; i < 40; ++i)
+        put("set/f" + std::to_string(i), pattern(1000 + i, i));
     put("set/sub/big.bin", pattern(20u << 20, 77)); // multipart into the mirror
     put("elsewhere", "not in the prefix");
 
@@ -442,7 +508,8 @@ TEST_CASE("volume: write-back flush and pending uploads", "[volume]") {
     o.cache_dir = cache.path();
     o.write_back_delay = std::chrono::seconds(30); // nothing uploads until flush asks
     volume<memory_store, mode::write_back> v(store, o);
-    for (int i = 0; i < 5; ++i) v.write_file(std::string("f").append(std::to_string(i)), pattern(100, i));
+    for (int i = 0; i < 5; ++i)
+        v.write_file(std::string("f").append(std::to_string(i)), pattern(100, i));
     CHECK(v.pending_uploads() == 5);
     CHECK(store.size() == 0);
     CHECK(v.read_file("f3") == pattern(100, 3)); // served from the journal
@@ -491,8 +558,10 @@ TEST_CASE("volume: write-back crash child", "[.crash-child]") {
     const char* cache = std::getenv("SKYVOL_CRASH_CACHE");
     const char* bucket = std::getenv("SKYVOL_CRASH_BUCKET");
     if (!cache || !bucket) return;
-    if (*bucket) crash_child_work(local_store(bucket), cache);
-    else crash_child_work(memory_store(), cache);
+    if (*bucket)
+        crash_child_work(local_store(bucket), cache);
+    else
+        crash_child_work(memory_store(), cache);
 }
 
 TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL", "[volume][crash]",
@@ -500,14 +569,17 @@ TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL"
     TestType bucket;
     temp_dir cache;
     std::string bucket_root;
-    if constexpr (std::is_same_v<TestType, local_bucket>) bucket_root = bucket.store.root().string();
+    if constexpr (std::is_same_v<TestType, local_bucket>)
+        bucket_root = bucket.store.root().string();
 
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    for (char** e = environ; *e; ++e)
+        env_strings.emplace_back(*e);
     env_strings.push_back("SKYVOL_CRASH_CACHE=" + cache.path().string());
     env_strings.push_back("SKYVOL_CRASH_BUCKET=" + bucket_root);
     std::vector<char*> envp;
-    for (auto& e : env_strings) envp.push_back(e.data());
+    for (auto& e : env_strings)
+        envp.push_back(e.data());
     envp.push_back(nullptr);
     std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
     std::string test_name = "volume: write-back crash child";
@@ -515,7 +587,8 @@ TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL"
     pid_t child = -1;
     REQUIRE(::posix_spawn(&child, self.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
-    while (!std::filesystem::exists(cache.path() / "ready") && std::chrono::steady_clock::now() < deadline) {
+    while (!std::filesystem::exists(cache.path() / "ready") &&
+           std::chrono::steady_clock::now() < deadline) {
         int status = 0;
         REQUIRE(::waitpid(child, &status, WNOHANG) == 0); // the child must still be running
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

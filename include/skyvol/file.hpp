@@ -37,7 +37,8 @@ constexpr open_mode operator|(open_mode a, open_mode b) noexcept {
     return static_cast<open_mode>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
 constexpr bool has(open_mode set, open_mode flag) noexcept {
-    return (static_cast<unsigned>(set) & static_cast<unsigned>(flag)) == static_cast<unsigned>(flag);
+    return (static_cast<unsigned>(set) & static_cast<unsigned>(flag)) ==
+           static_cast<unsigned>(flag);
 }
 
 namespace detail {
@@ -61,7 +62,8 @@ public:
 class file {
 public:
     file() = default;
-    explicit file(std::shared_ptr<detail::file_impl> impl) : impl_(std::move(impl)) {}
+    explicit file(std::shared_ptr<detail::file_impl> impl)
+        : impl_(std::move(impl)) {}
     file(file&&) noexcept = default;
     file& operator=(file&& other) noexcept {
         if (this != &other) {
@@ -103,10 +105,12 @@ public:
         return n;
     }
 
-    std::size_t write_at(std::uint64_t offset, boost::asio::const_buffer data, std::error_code& ec) {
+    std::size_t write_at(std::uint64_t offset, boost::asio::const_buffer data,
+                         std::error_code& ec) {
         return check_open(ec) ? impl_->write_at(offset, data, ec) : 0;
     }
-    std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer, std::error_code& ec) {
+    std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
+                        std::error_code& ec) {
         return check_open(ec) ? impl_->read_at(offset, buffer, ec) : 0;
     }
 
@@ -145,7 +149,9 @@ public:
     }
 
 private:
-    std::size_t write_ec(boost::asio::const_buffer data, std::error_code& ec) { return write(data, ec); }
+    std::size_t write_ec(boost::asio::const_buffer data, std::error_code& ec) {
+        return write(data, ec);
+    }
     std::size_t throwing(std::size_t (file::*op)(boost::asio::const_buffer, std::error_code&),
                          boost::asio::const_buffer data) {
         std::error_code ec;

@@ -4,12 +4,13 @@
 /// @file
 /// Storage modes and cache policies: types, so that what a mode cannot do does not compile.
 ///
-/// | mode                  | users know it as | writes                                  | reads            |
+/// | mode                  | users know it as | writes                                  | reads |
 /// |-----------------------|------------------|-----------------------------------------|------------------|
-/// | `mode::read_only`     | read-only mount  | none (no mutating member compiles)      | streamed         |
-/// | `mode::write_through` | MOUNT            | staged locally, uploaded on close/fsync | streamed         |
-/// | `mode::copy`          | COPY             | none                                    | from a local copy of the prefix, fetched at open |
-/// | `mode::write_back`    | MOUNT_CACHED     | journaled locally, uploaded in the background in close order | through the disk cache |
+/// | `mode::read_only`     | read-only mount  | none (no mutating member compiles)      | streamed
+/// | | `mode::write_through` | MOUNT            | staged locally, uploaded on close/fsync |
+/// streamed         | | `mode::copy`          | COPY             | none | from a local copy of the
+/// prefix, fetched at open | | `mode::write_back`    | MOUNT_CACHED     | journaled locally,
+/// uploaded in the background in close order | through the disk cache |
 ///
 /// The cache policy is the volume's third parameter and defaults per mode. `cache::none` streams
 /// every read; `cache::memory` keeps recently read blocks in RAM; `cache::disk` keeps whole
@@ -76,7 +77,7 @@ struct write_back {
 /// A storage mode type.
 template <class M>
 concept storage_mode = std::same_as<M, mode::read_only> || std::same_as<M, mode::write_through> ||
-                       std::same_as<M, mode::copy> || std::same_as<M, mode::write_back>;
+    std::same_as<M, mode::copy> || std::same_as<M, mode::write_back>;
 
 /// Modes with a write path: mutating members of `volume` require it.
 template <class M>
@@ -93,7 +94,7 @@ concept local_copy_mode = storage_mode<M> && M::local_copy;
 /// Whether a mode and a cache policy go together: local-disk modes need the disk cache.
 template <class M, class C>
 concept mode_accepts_cache = storage_mode<M> && cache_policy<C> &&
-                             (!(M::local_copy || M::deferred_upload) || std::same_as<C, cache::disk>);
+    (!(M::local_copy || M::deferred_upload) || std::same_as<C, cache::disk>);
 
 } // namespace skyvol
 

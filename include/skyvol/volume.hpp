@@ -44,13 +44,16 @@ template <class Core>
 class reader_file final : public file_impl {
 public:
     reader_file(std::shared_ptr<Core> core, std::string path, std::uint64_t size)
-        : core_(std::move(core)), path_(std::move(path)), size_(size) {}
+        : core_(std::move(core))
+        , path_(std::move(path))
+        , size_(size) {}
     std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                         std::error_code& ec) override {
         auto core = core_;
         auto path = path_;
-        return run_blocking(core->get_executor(),
-                            [core, path, offset, buffer] { return core->read(path, offset, buffer); }, ec);
+        return run_blocking(
+            core->get_executor(),
+            [core, path, offset, buffer] { return core->read(path, offset, buffer); }, ec);
     }
     std::size_t write_at(std::uint64_t, boost::asio::const_buffer, std::error_code& ec) override {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
@@ -77,14 +80,18 @@ class writer_file final : public file_impl {
 public:
     writer_file(std::shared_ptr<Core> core, std::shared_ptr<staged_file> staged, bool append,
                 bool dirty)
-        : core_(std::move(core)), staged_(std::move(staged)), append_(append), dirty_(dirty) {}
+        : core_(std::move(core))
+        , staged_(std::move(staged))
+        , append_(append)
+        , dirty_(dirty) {}
     ~writer_file() override {
         if (staged_) core_->discard(staged_);
     }
     std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                         std::error_code& ec) override {
         ec.clear();
-        return pread_full(staged_->fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset), ec);
+        return pread_full(staged_->fd.get(), buffer.data(), buffer.size(),
+                          static_cast<off_t>(offset), ec);
     }
     std::size_t write_at(std::uint64_t offset, boost::asio::const_buffer data,
                          std::error_code& ec) override {
@@ -108,8 +115,10 @@ public:
     std::uint64_t size() const override { return staged_->size; }
     void resize(std::uint64_t size, std::error_code& ec) override {
         ec.clear();
-        if (::ftruncate(staged_->fd.get(), static_cast<off_t>(size)) != 0) ec = last_error();
-        else staged_->size = size, dirty_ = true;
+        if (::ftruncate(staged_->fd.get(), static_cast<off_t>(size)) != 0)
+            ec = last_error();
+        else
+            staged_->size = size, dirty_ = true;
     }
     void sync(std::error_code& ec) override {
         ec.clear();
@@ -117,28 +126,31 @@ public:
         // Commit a snapshot; this file stays open on its own staging copy.
         auto core = core_;
         auto source = staged_;
-        run_blocking(core->get_executor(),
-                     [core, source]() -> boost::asio::awaitable<void> {
-                         auto snapshot = co_await core->open_for_write(source->path, true, false, false);
-                         std::error_code copy_ec;
-                         std::vector<char> buf(1 << 20);
-                         for (std::uint64_t at = 0; at < source->size && !copy_ec;) {
-                             const std::size_t n = pread_full(source->fd.get(), buf.data(),
-                                                              static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), source->size - at)),
-                                                              static_cast<off_t>(at), copy_ec);
-                             if (n == 0) break;
-                             if (!copy_ec) copy_ec = write_all(snapshot->fd.get(), buf.data(), n);
-                             at += n;
-                         }
-                         if (copy_ec) {
-                             core->discard(snapshot);
-                             fail(copy_ec);
-                         }
-                         snapshot->size = source->size;
-                         snapshot->status = source->status;
-                         co_await core->commit_or_discard(snapshot);
-                     },
-                     ec);
+        run_blocking(
+            core->get_executor(),
+            [core, source]() -> boost::asio::awaitable<void> {
+                auto snapshot = co_await core->open_for_write(source->path, true, false, false);
+                std::error_code copy_ec;
+                std::vector<char> buf(1 << 20);
+                for (std::uint64_t at = 0; at < source->size && !copy_ec;) {
+                    const std::size_t n =
+                        pread_full(source->fd.get(), buf.data(),
+                                   static_cast<std::size_t>(
+                                       std::min<std::uint64_t>(buf.size(), source->size - at)),
+                                   static_cast<off_t>(at), copy_ec);
+                    if (n == 0) break;
+                    if (!copy_ec) copy_ec = write_all(snapshot->fd.get(), buf.data(), n);
+                    at += n;
+                }
+                if (copy_ec) {
+                    core->discard(snapshot);
+                    fail(copy_ec);
+                }
+                snapshot->size = source->size;
+                snapshot->status = source->status;
+                co_await core->commit_or_discard(snapshot);
+            },
+            ec);
         if (!ec) dirty_ = false;
     }
     void close(std::error_code& ec) override {
@@ -149,7 +161,8 @@ public:
             core->discard(staged);
             return;
         }
-        run_blocking(core->get_executor(), [core, staged] { return core->commit_or_discard(staged); }, ec);
+        run_blocking(
+            core->get_executor(), [core, staged] { return core->commit_or_discard(staged); }, ec);
     }
     bool appends() const override { return append_; }
     error_context where() const override {
@@ -166,7 +179,7 @@ private:
 } // namespace detail
 
 template <object_store Store, storage_mode Mode, cache_policy Cache = typename Mode::default_cache>
-    requires mode_accepts_cache<Mode, Cache>
+requires mode_accepts_cache<Mode, Cache>
 class volume {
     /// Copy mode serves reads from a local mirror; every other mode from the store itself.
     using served_store = std::conditional_t<Mode::local_copy, local_store, Store>;
@@ -180,7 +193,8 @@ public:
 
     /// A volume with its own I/O threads.
     explicit volume(Store store, volume_options options = {})
-        : pool_(std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, options.io_threads))) {
+        : pool_(std::make_unique<boost::asio::thread_pool>(
+              std::max<std::size_t>(1, options.io_threads))) {
         init(pool_->get_executor(), std::move(store), std::move(options));
     }
 
@@ -198,16 +212,19 @@ public:
         if (!core_) return;
         if constexpr (write_back_mode<Mode>) {
             std::error_code ec;
-            detail::run_blocking(core_->get_executor(), [core = core_] { return core->flush(); }, ec);
+            detail::run_blocking(
+                core_->get_executor(), [core = core_] { return core->flush(); }, ec);
             if (ec)
-                std::fprintf(stderr,
-                             "skyvol: %zu closed file(s) not uploaded (%s); they stay in %s for the "
-                             "next volume on that cache folder\n",
-                             core_->pending_uploads(), ec.message().c_str(),
-                             core_->options().cache_dir.c_str());
+                std::fprintf(
+                    stderr,
+                    "skyvol: %zu closed file(s) not uploaded (%s); they stay in %s for the "
+                    "next volume on that cache folder\n",
+                    core_->pending_uploads(), ec.message().c_str(),
+                    core_->options().cache_dir.c_str());
             core_->stop();
             if (pool_)
-                while (!core_->uploader_done()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                while (!core_->uploader_done())
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         fetcher_.reset();
         core_.reset();
@@ -258,13 +275,14 @@ public:
             });
     }
     /// Reads at `offset` into `buffer`; fewer bytes than asked only at the end of the file.
-    std::size_t read(std::string_view path, std::uint64_t offset, boost::asio::mutable_buffer buffer,
-                     std::error_code& ec) {
+    std::size_t read(std::string_view path, std::uint64_t offset,
+                     boost::asio::mutable_buffer buffer, std::error_code& ec) {
         return blocking(path, ec, [offset, buffer](auto c, std::string p) {
             return c->read(std::move(p), offset, buffer);
         });
     }
-    std::size_t read(std::string_view path, std::uint64_t offset, boost::asio::mutable_buffer buffer) {
+    std::size_t read(std::string_view path, std::uint64_t offset,
+                     boost::asio::mutable_buffer buffer) {
         std::error_code ec;
         const std::size_t n = read(path, offset, buffer, ec);
         raise(ec, path);
@@ -294,14 +312,18 @@ public:
     std::string read_symlink(std::string_view path, std::error_code& ec) {
         return blocking(path, ec, [](auto c, std::string p) { return c->read_link(std::move(p)); });
     }
-    std::string read_symlink(std::string_view path) { return throwing(&volume::read_symlink, path); }
+    std::string read_symlink(std::string_view path) {
+        return throwing(&volume::read_symlink, path);
+    }
 
     /// Opens a file for reading.
     file open(std::string_view path, std::error_code& ec) {
         const file_status st = status(path, ec);
         if (ec) return {};
-        if (!st.exists()) ec = errc::not_found;
-        else if (st.is_directory()) ec = errc::is_a_directory;
+        if (!st.exists())
+            ec = errc::not_found;
+        else if (st.is_directory())
+            ec = errc::is_a_directory;
         if (ec) return {};
         std::error_code norm_ec;
         const std::string p = normalize_path(path, norm_ec);
@@ -313,9 +335,8 @@ public:
 
     /// Opens a file with `how` (open_mode::write, append, read_write, ...). Without write access
     /// this is `open(path)`.
-    file open(std::string_view path, open_mode how, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    file open(std::string_view path, open_mode how,
+              std::error_code& ec) requires writable_mode<Mode> {
         if (!has(how, open_mode::write_access)) return open(path, ec);
         const bool append = has(how, open_mode::append_bit);
         const bool truncate = has(how, open_mode::truncate);
@@ -327,11 +348,10 @@ public:
         if (ec) return {};
         // A file that did not exist must appear at close even if nothing was written.
         const bool dirty = truncate || staged->status.etag.empty();
-        return file(std::make_shared<detail::writer_file<core_type>>(core_, std::move(staged), append, dirty));
+        return file(std::make_shared<detail::writer_file<core_type>>(core_, std::move(staged),
+                                                                     append, dirty));
     }
-    file open(std::string_view path, open_mode how)
-        requires writable_mode<Mode>
-    {
+    file open(std::string_view path, open_mode how) requires writable_mode<Mode> {
         std::error_code ec;
         file f = open(path, how, ec);
         raise(ec, path);
@@ -339,9 +359,8 @@ public:
     }
 
     template <class CompletionToken>
-    auto async_write_file(std::string_view path, std::string data, CompletionToken&& token)
-        requires writable_mode<Mode>
-    {
+    auto async_write_file(std::string_view path, std::string data,
+                          CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code)>(
             path, std::forward<CompletionToken>(token),
             [data = std::move(data)](std::shared_ptr<core_type> c, std::string p) {
@@ -349,147 +368,128 @@ public:
             });
     }
     /// Creates or replaces a file with `data` (the parent directory must exist).
-    void write_file(std::string_view path, std::string_view data, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    void write_file(std::string_view path, std::string_view data,
+                    std::error_code& ec) requires writable_mode<Mode> {
         std::string copy(data);
-        blocking(path, ec, [&copy](auto c, std::string p) { return c->write_file(std::move(p), std::move(copy)); });
+        blocking(path, ec, [&copy](auto c, std::string p) {
+            return c->write_file(std::move(p), std::move(copy));
+        });
     }
-    void write_file(std::string_view path, std::string_view data)
-        requires writable_mode<Mode>
-    {
+    void write_file(std::string_view path, std::string_view data) requires writable_mode<Mode> {
         std::error_code ec;
         write_file(path, data, ec);
         raise(ec, path);
     }
 
     template <class CompletionToken>
-    auto async_create_directory(std::string_view path, CompletionToken&& token)
-        requires writable_mode<Mode>
-    {
+    auto async_create_directory(std::string_view path,
+                                CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code)>(
             path, std::forward<CompletionToken>(token),
-            [](std::shared_ptr<core_type> c, std::string p) { return c->make_directory(std::move(p), false); });
+            [](std::shared_ptr<core_type> c, std::string p) {
+                return c->make_directory(std::move(p), false);
+            });
     }
     /// mkdir: the parent must exist; `errc::already_exists` if the path does.
-    void create_directory(std::string_view path, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
-        blocking(path, ec, [](auto c, std::string p) { return c->make_directory(std::move(p), false); });
+    void create_directory(std::string_view path, std::error_code& ec) requires writable_mode<Mode> {
+        blocking(path, ec,
+                 [](auto c, std::string p) { return c->make_directory(std::move(p), false); });
     }
-    void create_directory(std::string_view path)
-        requires writable_mode<Mode>
-    {
+    void create_directory(std::string_view path) requires writable_mode<Mode> {
         std::error_code ec;
         create_directory(path, ec);
         raise(ec, path);
     }
     /// mkdir -p.
-    void create_directories(std::string_view path, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
-        blocking(path, ec, [](auto c, std::string p) { return c->make_directory(std::move(p), true); });
+    void create_directories(std::string_view path,
+                            std::error_code& ec) requires writable_mode<Mode> {
+        blocking(path, ec,
+                 [](auto c, std::string p) { return c->make_directory(std::move(p), true); });
     }
-    void create_directories(std::string_view path)
-        requires writable_mode<Mode>
-    {
+    void create_directories(std::string_view path) requires writable_mode<Mode> {
         std::error_code ec;
         create_directories(path, ec);
         raise(ec, path);
     }
 
     template <class CompletionToken>
-    auto async_remove(std::string_view path, CompletionToken&& token)
-        requires writable_mode<Mode>
-    {
+    auto async_remove(std::string_view path, CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code)>(
             path, std::forward<CompletionToken>(token),
             [](std::shared_ptr<core_type> c, std::string p) { return c->remove(std::move(p)); });
     }
     /// unlink, or rmdir of an empty directory (`errc::not_empty` otherwise).
-    void remove(std::string_view path, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    void remove(std::string_view path, std::error_code& ec) requires writable_mode<Mode> {
         blocking(path, ec, [](auto c, std::string p) { return c->remove(std::move(p)); });
     }
-    void remove(std::string_view path)
-        requires writable_mode<Mode>
-    {
+    void remove(std::string_view path) requires writable_mode<Mode> {
         std::error_code ec;
         remove(path, ec);
         raise(ec, path);
     }
 
     template <class CompletionToken>
-    auto async_rename(std::string_view from, std::string_view to, CompletionToken&& token)
-        requires writable_mode<Mode>
-    {
+    auto async_rename(std::string_view from, std::string_view to,
+                      CompletionToken&& token) requires writable_mode<Mode> {
         std::error_code ec;
         std::string target = normalize_path(to, ec);
         return start<void(detail::asio_error_code)>(
             from, std::forward<CompletionToken>(token),
-            [target, ec](std::shared_ptr<core_type> c, std::string p) -> boost::asio::awaitable<void> {
+            [target, ec](std::shared_ptr<core_type> c,
+                         std::string p) -> boost::asio::awaitable<void> {
                 if (ec) detail::fail(ec);
                 co_await c->rename(std::move(p), target);
             });
     }
     /// rename(2): files and directories; replaces a file, or an empty directory by a directory.
     /// Not atomic: objects are copied, then deleted (a directory key by key).
-    void rename(std::string_view from, std::string_view to, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    void rename(std::string_view from, std::string_view to,
+                std::error_code& ec) requires writable_mode<Mode> {
         std::string target = normalize_path(to, ec);
         if (ec) return;
-        blocking(from, ec, [&target](auto c, std::string p) { return c->rename(std::move(p), target); });
+        blocking(from, ec,
+                 [&target](auto c, std::string p) { return c->rename(std::move(p), target); });
     }
-    void rename(std::string_view from, std::string_view to)
-        requires writable_mode<Mode>
-    {
+    void rename(std::string_view from, std::string_view to) requires writable_mode<Mode> {
         std::error_code ec;
         rename(from, to, ec);
         raise(ec, from);
     }
 
     /// A symlink at `link` pointing to `target` (stored the way s3fs stores them).
-    void create_symlink(std::string_view target, std::string_view link, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    void create_symlink(std::string_view target, std::string_view link,
+                        std::error_code& ec) requires writable_mode<Mode> {
         std::string t(target);
-        blocking(link, ec, [&t](auto c, std::string p) { return c->make_symlink(t, std::move(p)); });
+        blocking(link, ec,
+                 [&t](auto c, std::string p) { return c->make_symlink(t, std::move(p)); });
     }
-    void create_symlink(std::string_view target, std::string_view link)
-        requires writable_mode<Mode>
-    {
+    void create_symlink(std::string_view target,
+                        std::string_view link) requires writable_mode<Mode> {
         std::error_code ec;
         create_symlink(target, link, ec);
         raise(ec, link);
     }
 
     /// truncate(2): shrinks or extends (with zeros) a file.
-    void resize_file(std::string_view path, std::uint64_t size, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    void resize_file(std::string_view path, std::uint64_t size,
+                     std::error_code& ec) requires writable_mode<Mode> {
         blocking(path, ec, [size](auto c, std::string p) { return c->resize(std::move(p), size); });
     }
-    void resize_file(std::string_view path, std::uint64_t size)
-        requires writable_mode<Mode>
-    {
+    void resize_file(std::string_view path, std::uint64_t size) requires writable_mode<Mode> {
         std::error_code ec;
         resize_file(path, size, ec);
         raise(ec, path);
     }
 
     /// chmod: the low 12 bits of `mode`.
-    void permissions(std::string_view path, std::uint32_t mode, std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    void permissions(std::string_view path, std::uint32_t mode,
+                     std::error_code& ec) requires writable_mode<Mode> {
         blocking(path, ec, [mode](auto c, std::string p) {
-            return c->change_attributes(std::move(p), [mode](file_status& st) { st.permissions = mode & 07777; });
+            return c->change_attributes(std::move(p),
+                                        [mode](file_status& st) { st.permissions = mode & 07777; });
         });
     }
-    void permissions(std::string_view path, std::uint32_t mode)
-        requires writable_mode<Mode>
-    {
+    void permissions(std::string_view path, std::uint32_t mode) requires writable_mode<Mode> {
         std::error_code ec;
         permissions(path, mode, ec);
         raise(ec, path);
@@ -497,72 +497,57 @@ public:
 
     /// Sets the modification time.
     void last_write_time(std::string_view path, std::chrono::system_clock::time_point when,
-                         std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+                         std::error_code& ec) requires writable_mode<Mode> {
         blocking(path, ec, [when](auto c, std::string p) {
             return c->change_attributes(std::move(p), [when](file_status& st) { st.mtime = when; });
         });
     }
-    void last_write_time(std::string_view path, std::chrono::system_clock::time_point when)
-        requires writable_mode<Mode>
-    {
+    void last_write_time(std::string_view path,
+                         std::chrono::system_clock::time_point when) requires writable_mode<Mode> {
         std::error_code ec;
         last_write_time(path, when, ec);
         raise(ec, path);
     }
 
     template <class CompletionToken>
-    auto async_flush(CompletionToken&& token)
-        requires writable_mode<Mode>
-    {
+    auto async_flush(CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code)>(
             "", std::forward<CompletionToken>(token),
             [](std::shared_ptr<core_type> c, std::string) { return c->flush(); });
     }
     /// Returns once every closed file is in the bucket (immediately in write_through, where
     /// close already uploaded). On failure the files stay queued and the error names a key.
-    void flush(std::error_code& ec)
-        requires writable_mode<Mode>
-    {
+    void flush(std::error_code& ec) requires writable_mode<Mode> {
         blocking("", ec, [](auto c, std::string) { return c->flush(); });
     }
-    void flush()
-        requires writable_mode<Mode>
-    {
+    void flush() requires writable_mode<Mode> {
         std::error_code ec;
         flush(ec);
         raise(ec, "");
     }
+    /// Bytes the read cache (cache::memory or cache::disk) holds now.
+    std::uint64_t read_cache_bytes() const { return core_->read_cache_bytes(); }
+
     /// Closed files not yet in the bucket.
-    std::size_t pending_uploads() const
-        requires write_back_mode<Mode>
-    {
+    std::size_t pending_uploads() const requires write_back_mode<Mode> {
         return core_->pending_uploads();
     }
 
     // ---- copy mode ---------------------------------------------------------------------------
 
     /// Fetches what changed in the bucket since the last fetch; removes what is gone.
-    copy_stats refresh(std::error_code& ec)
-        requires local_copy_mode<Mode>
-    {
-        return detail::run_blocking(core_->get_executor(), [this] { return fetcher_->run(); }, ec);
+    copy_stats refresh(std::error_code& ec) requires local_copy_mode<Mode> {
+        return detail::run_blocking(
+            core_->get_executor(), [this] { return fetcher_->run(); }, ec);
     }
-    copy_stats refresh()
-        requires local_copy_mode<Mode>
-    {
+    copy_stats refresh() requires local_copy_mode<Mode> {
         std::error_code ec;
         auto stats = refresh(ec);
         raise(ec, "");
         return stats;
     }
     /// What the fetch at construction did.
-    const copy_stats& initial_fetch() const
-        requires local_copy_mode<Mode>
-    {
-        return initial_;
-    }
+    const copy_stats& initial_fetch() const requires local_copy_mode<Mode> { return initial_; }
 
 private:
     void init(executor_type executor, Store store, volume_options options) {
@@ -585,17 +570,20 @@ private:
             volume_options local = options;
             local.prefix.clear();
             core_ = std::make_shared<core_type>(executor, mirror, local, false);
-            fetcher_ = std::make_unique<detail::copy_fetch<Store>>(
-                std::move(store), prefix, mirror, options.copy_parallelism, options.on_copy_progress);
+            fetcher_ = std::make_unique<detail::copy_fetch<Store>>(std::move(store), prefix, mirror,
+                                                                   options.copy_parallelism,
+                                                                   options.on_copy_progress);
             std::error_code ec;
-            initial_ = detail::run_blocking(core_->get_executor(), [this] { return fetcher_->run(); }, ec);
+            initial_ = detail::run_blocking(
+                core_->get_executor(), [this] { return fetcher_->run(); }, ec);
             detail::throw_if(ec, {store_name, bucket, prefix, {}});
         } else {
             const std::string store_name(store.store_name()), bucket(store.bucket_name());
             const std::string prefix = options.prefix;
             try {
                 core_ = std::make_shared<core_type>(std::move(executor), std::move(store),
-                                                    std::move(options), write_back_mode<Mode>);
+                                                    std::move(options), write_back_mode<Mode>,
+                                                    read_cache_of());
             } catch (const std::exception&) {
                 detail::throw_if(detail::error_from(std::current_exception()),
                                  {store_name, bucket, prefix, "cannot open the volume"});
@@ -604,16 +592,28 @@ private:
         }
     }
 
+    static constexpr detail::read_cache_kind read_cache_of() {
+        if constexpr (std::is_same_v<Cache, cache::memory>)
+            return detail::read_cache_kind::memory;
+        else if constexpr (std::is_same_v<Cache, cache::disk>)
+            return detail::read_cache_kind::disk;
+        else
+            return detail::read_cache_kind::none;
+    }
+
     /// Runs `make(core, normalized path)` on the volume's executor and waits.
     template <class Make>
     auto blocking(std::string_view path, std::error_code& ec, Make make) {
         using result_type = typename decltype(make(core_, std::string()))::value_type;
         const std::string p = normalize_path(path, ec);
         if (ec) {
-            if constexpr (std::is_void_v<result_type>) return;
-            else return result_type{};
+            if constexpr (std::is_void_v<result_type>)
+                return;
+            else
+                return result_type{};
         }
-        return detail::run_blocking(core_->get_executor(), [&] { return make(core_, p); }, ec);
+        return detail::run_blocking(
+            core_->get_executor(), [&] { return make(core_, p); }, ec);
     }
 
     template <class Signature, class CompletionToken, class Make>
@@ -633,7 +633,8 @@ private:
         if (ec) detail::fail(ec);
         co_return co_await std::move(op);
     }
-    static boost::asio::awaitable<void> checked(std::error_code ec, boost::asio::awaitable<void> op) {
+    static boost::asio::awaitable<void> checked(std::error_code ec,
+                                                boost::asio::awaitable<void> op) {
         if (ec) detail::fail(ec);
         co_await std::move(op);
     }

@@ -1,4 +1,5 @@
-// Must not compile with SKYVOL_EXPECT_FAIL (writable_mode); its twin without the macro must compile.
+// Must not compile with SKYVOL_EXPECT_FAIL (writable_mode); its twin without the macro must
+// compile.
 #include <skyvol/store/memory_store.hpp>
 #include <skyvol/volume.hpp>
 

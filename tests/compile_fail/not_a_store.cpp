@@ -6,7 +6,9 @@ namespace sv = skyvol;
 
 void use(sv::memory_store store) {
 #ifdef SKYVOL_EXPECT_FAIL
-    struct not_a_store { int x; };
+    struct not_a_store {
+        int x;
+    };
     sv::volume<not_a_store, sv::mode::read_only>* v = nullptr;
     (void)v;
     (void)store;

@@ -42,20 +42,19 @@ template <class Signature, class Executor, class CompletionToken, class MakeAwai
 auto async_run(const Executor& executor, CompletionToken&& token, MakeAwaitable make) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
         [executor](auto handler, MakeAwaitable maker) {
-            auto handler_executor = boost::asio::prefer(
-                boost::asio::get_associated_executor(handler, executor),
-                boost::asio::execution::outstanding_work.tracked);
+            auto handler_executor =
+                boost::asio::prefer(boost::asio::get_associated_executor(handler, executor),
+                                    boost::asio::execution::outstanding_work.tracked);
             boost::asio::co_spawn(
                 executor, maker(),
                 [handler = std::move(handler), handler_executor](std::exception_ptr ep,
                                                                  auto&&... results) mutable {
                     asio_error_code ec(error_from(ep));
-                    boost::asio::dispatch(
-                        handler_executor,
-                        [handler = std::move(handler), ec,
-                         ... results = std::move(results)]() mutable {
-                            std::move(handler)(ec, std::move(results)...);
-                        });
+                    boost::asio::dispatch(handler_executor,
+                                          [handler = std::move(handler), ec,
+                                           ... results = std::move(results)]() mutable {
+                                              std::move(handler)(ec, std::move(results)...);
+                                          });
                 });
         },
         token, std::move(make));

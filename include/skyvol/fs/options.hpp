@@ -57,6 +57,11 @@ struct volume_options {
     std::chrono::milliseconds write_back_delay{0};
     /// write_back: attempts per upload before flush() reports the failure (data stays queued).
     int upload_attempts = 5;
+    /// cache::memory: bytes of object blocks kept in RAM, and the block size (one ranged GET).
+    std::uint64_t memory_cache_bytes = 256ull << 20;
+    std::size_t cache_block_size = 1u << 20;
+    /// cache::disk: bytes of whole objects kept under cache_dir/objects.
+    std::uint64_t disk_cache_bytes = 10ull << 30;
     /// copy: objects fetched at once.
     std::size_t copy_parallelism = 8;
     /// copy: called after each object fetched, on a volume thread.

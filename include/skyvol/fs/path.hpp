@@ -57,7 +57,8 @@ inline std::string_view name_of(std::string_view path) {
 /// True if `path` is `dir` or lies under it.
 inline bool is_within(std::string_view path, std::string_view dir) {
     if (dir.empty()) return true;
-    return path == dir || (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/');
+    return path == dir ||
+           (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/');
 }
 
 /// "a" + "b" -> "a/b"; "" + "b" -> "b".

@@ -73,12 +73,15 @@ inline file_status status_of(const object_info& object, bool directory_marker,
     st.gid = defaults.gid;
     std::uint32_t mode = 0;
     const bool has_mode = parse_u32(object.metadata, "mode", mode);
-    if (directory_marker || (has_mode && S_ISDIR(mode))) st.type = file_type::directory;
-    else if (has_mode && S_ISLNK(mode)) st.type = file_type::symlink;
-    else st.type = file_type::regular;
-    st.permissions = has_mode ? (mode & 07777)
-                              : (st.is_directory() ? defaults.directory_permissions
-                                                   : defaults.file_permissions);
+    if (directory_marker || (has_mode && S_ISDIR(mode)))
+        st.type = file_type::directory;
+    else if (has_mode && S_ISLNK(mode))
+        st.type = file_type::symlink;
+    else
+        st.type = file_type::regular;
+    st.permissions =
+        has_mode ? (mode & 07777)
+                 : (st.is_directory() ? defaults.directory_permissions : defaults.file_permissions);
     if (st.is_directory()) st.size = 0;
     parse_u32(object.metadata, "uid", st.uid);
     parse_u32(object.metadata, "gid", st.gid);

@@ -33,8 +33,11 @@ class copy_fetch {
 public:
     copy_fetch(Store source, std::string prefix, local_store mirror, std::size_t parallelism,
                std::function<void(const copy_progress&)> on_progress)
-        : source_(std::move(source)), prefix_(std::move(prefix)), mirror_(std::move(mirror)),
-          parallelism_(std::max<std::size_t>(1, parallelism)), on_progress_(std::move(on_progress)) {}
+        : source_(std::move(source))
+        , prefix_(std::move(prefix))
+        , mirror_(std::move(mirror))
+        , parallelism_(std::max<std::size_t>(1, parallelism))
+        , on_progress_(std::move(on_progress)) {}
 
     boost::asio::awaitable<copy_stats> run() {
         // What the bucket has now.
@@ -45,7 +48,8 @@ public:
             auto [ec, page] = co_await source_.async_list(request, as_result);
             throw_on(ec);
             for (auto& o : page.objects)
-                if (o.key.size() > prefix_.size() && !validate_local_key(o.key.substr(prefix_.size())))
+                if (o.key.size() > prefix_.size() &&
+                    !validate_local_key(o.key.substr(prefix_.size())))
                     remote.push_back(std::move(o));
             request.continuation_token = page.next_continuation_token;
         } while (!request.continuation_token.empty());
@@ -53,7 +57,8 @@ public:
         copy_stats stats;
         copy_progress progress;
         progress.files_total = remote.size();
-        for (const auto& o : remote) progress.bytes_total += o.size;
+        for (const auto& o : remote)
+            progress.bytes_total += o.size;
         std::mutex progress_mutex;
         std::atomic<std::size_t> next{0};
 
@@ -64,26 +69,30 @@ public:
                 std::lock_guard lock(progress_mutex);
                 ++progress.files_done;
                 progress.bytes_done += object.size;
-                if (fetched) ++stats.fetched, stats.bytes += object.size;
-                else ++stats.unchanged;
+                if (fetched)
+                    ++stats.fetched, stats.bytes += object.size;
+                else
+                    ++stats.unchanged;
                 if (on_progress_) on_progress_(progress);
             }
         };
         auto executor = co_await boost::asio::this_coro::executor;
         using op_type = decltype(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
         std::vector<op_type> workers;
-        for (std::size_t w = 0; w < std::min(parallelism_, std::max<std::size_t>(1, remote.size())); ++w)
+        for (std::size_t w = 0; w < std::min(parallelism_, std::max<std::size_t>(1, remote.size()));
+             ++w)
             workers.push_back(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
-        auto [order, errors] = co_await boost::asio::experimental::make_parallel_group(std::move(workers))
-                                   .async_wait(boost::asio::experimental::wait_for_all(),
-                                               boost::asio::use_awaitable);
+        auto [order, errors] =
+            co_await boost::asio::experimental::make_parallel_group(std::move(workers))
+                .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
         (void)order;
         for (const auto& ep : errors)
             if (ep) std::rethrow_exception(ep);
 
         // What the mirror has that the bucket no longer does.
         std::set<std::string> wanted;
-        for (const auto& o : remote) wanted.insert(o.key.substr(prefix_.size()));
+        for (const auto& o : remote)
+            wanted.insert(o.key.substr(prefix_.size()));
         list_request local;
         std::vector<std::string> stale;
         do {
@@ -117,18 +126,21 @@ private:
         options.metadata = info.metadata;
         options.metadata[source_etag_name] = info.etag;
         if (local_key.ends_with('/')) {
-            auto [ec, r] = co_await mirror_.async_put(local_key, boost::asio::buffer("", 0), options,
-                                                      as_result);
+            auto [ec, r] = co_await mirror_.async_put(local_key, boost::asio::buffer("", 0),
+                                                      options, as_result);
             throw_on(ec);
             co_return true;
         }
         // Stream through a temp file so memory stays bounded by one chunk.
-        std::string pattern = (std::filesystem::temp_directory_path() / "skyvol-copy-XXXXXX").string();
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "skyvol-copy-XXXXXX").string();
         unique_fd fd(::mkstemp(pattern.data()));
         if (!fd) fail(last_error());
         ::unlink(pattern.c_str());
-        const std::uint64_t got = co_await download_to_file(source_, listed.key, fd.get(), info.size);
-        co_await upload_from_file(mirror_, local_key, fd.get(), got, options, 16ull << 20, 8ull << 20);
+        const std::uint64_t got =
+            co_await download_to_file(source_, listed.key, fd.get(), info.size);
+        co_await upload_from_file(mirror_, local_key, fd.get(), got, options, 16ull << 20,
+                                  8ull << 20);
         co_return true;
     }
 

@@ -22,7 +22,8 @@ public:
     using clock = std::chrono::steady_clock;
 
     metadata_cache(clock::duration ttl, clock::duration negative_ttl)
-        : ttl_(ttl), negative_ttl_(negative_ttl) {}
+        : ttl_(ttl)
+        , negative_ttl_(negative_ttl) {}
 
     /// A fresh answer (possibly "not found"), or nothing if the cache does not know.
     std::optional<file_status> lookup(const std::string& path) {

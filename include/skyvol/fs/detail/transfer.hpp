@@ -26,7 +26,9 @@ namespace skyvol::detail {
 inline constexpr auto as_result = boost::asio::as_tuple(boost::asio::use_awaitable);
 
 /// Throws a system_error for `ec` (caught and turned back into a code at the API's edge).
-[[noreturn]] inline void fail(std::error_code ec) { throw boost::system::system_error(ec); }
+[[noreturn]] inline void fail(std::error_code ec) {
+    throw boost::system::system_error(ec);
+}
 
 /// Throws the error as Asio does, so callers can co_await without checking each step.
 inline void throw_on(const boost::system::error_code& ec) {
@@ -37,17 +39,17 @@ inline void throw_on(const boost::system::error_code& ec) {
 /// that the object needs no more than 10,000 parts.
 inline std::uint64_t part_size_for(std::uint64_t size, std::uint64_t preferred) {
     constexpr std::uint64_t mib = 1ull << 20;
-    std::uint64_t part = std::max({preferred, multipart_limits::min_part_size,
-                                   (size + multipart_limits::max_parts - 1) / multipart_limits::max_parts});
+    std::uint64_t part =
+        std::max({preferred, multipart_limits::min_part_size,
+                  (size + multipart_limits::max_parts - 1) / multipart_limits::max_parts});
     return (part + mib - 1) / mib * mib;
 }
 
 /// Uploads `size` bytes of the open file `fd` to `key`.
 template <object_store Store>
-boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string key, int fd,
-                                                    std::uint64_t size, put_options options,
-                                                    std::uint64_t multipart_threshold,
-                                                    std::uint64_t preferred_part_size) {
+boost::asio::awaitable<put_result>
+upload_from_file(Store& store, std::string key, int fd, std::uint64_t size, put_options options,
+                 std::uint64_t multipart_threshold, std::uint64_t preferred_part_size) {
     if (size <= multipart_threshold) {
         std::string data(size, '\0');
         std::error_code read_ec;
@@ -76,8 +78,10 @@ boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string ke
         const int number = static_cast<int>(parts.size() + 1);
         auto [pec, part] = co_await store.async_upload_part(key, upload_id, number,
                                                             boost::asio::buffer(buffer), as_result);
-        if (pec) failure = pec;
-        else parts.push_back(std::move(part));
+        if (pec)
+            failure = pec;
+        else
+            parts.push_back(std::move(part));
     }
     if (!failure) {
         auto [ec, result] =
@@ -99,7 +103,8 @@ boost::asio::awaitable<std::uint64_t> download_to_file(Store& store, std::string
     std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size)), '\0');
     std::uint64_t done = 0;
     while (done < size) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - done));
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - done));
         auto [ec, n] = co_await store.async_get(key, done, boost::asio::buffer(buffer.data(), want),
                                                 as_result);
         throw_on(ec);

@@ -14,6 +14,7 @@
 
 #include <skyvol/error.hpp>
 #include <skyvol/fs/detail/metadata_cache.hpp>
+#include <skyvol/fs/detail/read_cache.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/detail/write_back_journal.hpp>
 #include <skyvol/fs/options.hpp>
@@ -35,6 +36,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <map>
@@ -54,7 +56,8 @@ class directory_entry {
 public:
     directory_entry() = default;
     directory_entry(std::string path, file_status status)
-        : path_(std::move(path)), status_(std::move(status)) {}
+        : path_(std::move(path))
+        , status_(std::move(status)) {}
 
     const std::string& path() const noexcept { return path_; }
     std::string_view filename() const noexcept { return name_of(path_); }
@@ -80,24 +83,31 @@ struct staged_file {
     std::uint64_t size = 0;
 };
 
+/// Which read cache a volume uses (from its cache policy type).
+enum class read_cache_kind { none, memory, disk };
+
 template <object_store Store>
 class volume_core : public std::enable_shared_from_this<volume_core<Store>> {
 public:
     using executor_type = boost::asio::any_io_executor;
 
-    volume_core(executor_type executor, Store store, volume_options options, bool deferred_uploads)
-        : executor_(std::move(executor)), store_(std::move(store)), options_(std::move(options)),
-          cache_(options_.metadata_ttl, options_.negative_ttl), wake_(executor_, 1) {
+    volume_core(executor_type executor, Store store, volume_options options, bool deferred_uploads,
+                read_cache_kind read_cache = read_cache_kind::none)
+        : executor_(std::move(executor))
+        , store_(std::move(store))
+        , options_(std::move(options))
+        , cache_(options_.metadata_ttl, options_.negative_ttl)
+        , wake_(executor_, 1) {
         if (!options_.prefix.empty() && !options_.prefix.ends_with('/')) options_.prefix += '/';
-        if (!options_.prefix.empty() && validate_key(options_.prefix))
-            fail(errc::invalid_config);
+        if (!options_.prefix.empty() && validate_key(options_.prefix)) fail(errc::invalid_config);
         defaults_.uid = options_.uid.value_or(::getuid());
         defaults_.gid = options_.gid.value_or(::getgid());
         defaults_.file_permissions = options_.file_permissions & 07777;
         defaults_.directory_permissions = options_.directory_permissions & 07777;
         if (options_.cache_dir.empty()) {
             if (deferred_uploads) fail(errc::invalid_config); // crash recovery needs a known place
-            std::string pattern = (std::filesystem::temp_directory_path() / "skyvol-XXXXXX").string();
+            std::string pattern =
+                (std::filesystem::temp_directory_path() / "skyvol-XXXXXX").string();
             if (!::mkdtemp(pattern.data())) fail(last_error());
             options_.cache_dir = pattern;
             owns_cache_dir_ = true;
@@ -107,8 +117,19 @@ public:
         // Files open for writing when a previous process died were never closed: not promised.
         for (const auto& e : std::filesystem::directory_iterator(staging_dir_))
             std::filesystem::remove(e.path());
-        if (deferred_uploads)
-            journal_ = std::make_unique<write_back_journal>(options_.cache_dir);
+        if (deferred_uploads) journal_ = std::make_unique<write_back_journal>(options_.cache_dir);
+        if (read_cache == read_cache_kind::memory)
+            blocks_ = std::make_unique<block_cache>(
+                options_.memory_cache_bytes,
+                std::max<std::size_t>(4096, options_.cache_block_size));
+        else if (read_cache == read_cache_kind::disk)
+            objects_ = std::make_unique<object_cache>(options_.cache_dir / "objects",
+                                                      options_.disk_cache_bytes);
+    }
+
+    /// Bytes the read cache holds now (0 without one).
+    std::uint64_t read_cache_bytes() const {
+        return blocks_ ? blocks_->used_bytes() : objects_ ? objects_->used_bytes() : 0;
     }
 
     ~volume_core() {
@@ -216,7 +237,8 @@ public:
             auto [ec, page] = co_await store_.async_list(request, as_result);
             throw_on(ec);
             for (const std::string& cp : page.common_prefixes) {
-                const std::string name = cp.substr(request.prefix.size(), cp.size() - request.prefix.size() - 1);
+                const std::string name =
+                    cp.substr(request.prefix.size(), cp.size() - request.prefix.size() - 1);
                 if (!usable_name(name)) continue;
                 file_status ds;
                 ds.type = file_type::directory;
@@ -230,14 +252,16 @@ public:
                 const std::string name = object.key.substr(request.prefix.size());
                 if (!usable_name(name)) continue;
                 // A file and a directory of the same name: the file wins, as in stat().
-                entries.insert_or_assign(name, directory_entry(join_path(dir, name),
-                                                               status_of(object, false, defaults_)));
+                entries.insert_or_assign(
+                    name,
+                    directory_entry(join_path(dir, name), status_of(object, false, defaults_)));
             }
             request.continuation_token = page.next_continuation_token;
         } while (!request.continuation_token.empty());
         if (journal_)
             for (auto& [p, e] : journal_->children_of(dir))
-                entries.insert_or_assign(std::string(name_of(p)), directory_entry(p, pending_status(e)));
+                entries.insert_or_assign(std::string(name_of(p)),
+                                         directory_entry(p, pending_status(e)));
         {
             std::lock_guard lock(open_mutex_);
             for (const auto& [p, f] : open_files_)
@@ -248,8 +272,8 @@ public:
         out.reserve(entries.size());
         for (auto& [name, e] : entries) {
             // Prefer what the volume already knows in full (permissions, owner, symlinks).
-            if (auto known = cache_.lookup(e.path()); known && known->exists() &&
-                                                       known->is_directory() == e.is_directory())
+            if (auto known = cache_.lookup(e.path());
+                known && known->exists() && known->is_directory() == e.is_directory())
                 e = directory_entry(e.path(), *known);
             out.push_back(std::move(e));
         }
@@ -261,7 +285,7 @@ public:
         if (!st.exists()) fail(errc::not_found);
         if (!st.is_symlink()) fail(errc::invalid_argument);
         std::string target(st.size, '\0');
-        const std::size_t n = co_await read_object(path, 0, boost::asio::buffer(target));
+        const std::size_t n = co_await read_object(path, st, 0, boost::asio::buffer(target));
         target.resize(n);
         co_return target;
     }
@@ -274,7 +298,7 @@ public:
         const auto [file, st] = co_await resolve(path);
         if (!st.exists()) fail(errc::not_found);
         if (st.is_directory()) fail(errc::is_a_directory);
-        co_return co_await read_object(file, offset, buffer);
+        co_return co_await read_object(file, st, offset, buffer);
     }
 
     boost::asio::awaitable<std::string> read_file(std::string path) {
@@ -286,7 +310,8 @@ public:
         constexpr std::size_t chunk = 8u << 20;
         while (done < out.size()) {
             const std::size_t n = co_await read_object(
-                file, done, boost::asio::buffer(out.data() + done, std::min(chunk, out.size() - done)));
+                file, st, done,
+                boost::asio::buffer(out.data() + done, std::min(chunk, out.size() - done)));
             if (n == 0) break;
             done += n;
         }
@@ -298,9 +323,8 @@ public:
 
     /// Opens `path` for writing into a staging copy. `keep_content` copies what is there now
     /// (append, read-write, partial overwrite); otherwise the file starts empty.
-    boost::asio::awaitable<std::shared_ptr<staged_file>> open_for_write(std::string path, bool create,
-                                                                        bool exclusive,
-                                                                        bool keep_content) {
+    boost::asio::awaitable<std::shared_ptr<staged_file>>
+    open_for_write(std::string path, bool create, bool exclusive, bool keep_content) {
         if (path.empty()) fail(errc::is_a_directory);
         co_await require_parent_directory(path);
         const file_status existing = co_await stat(path);
@@ -312,8 +336,8 @@ public:
         auto staged = std::make_shared<staged_file>();
         staged->path = path;
         staged->staging_path = staging_dir_ / ("w" + std::to_string(++staging_counter_));
-        staged->fd.reset(::open(staged->staging_path.c_str(),
-                                O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+        staged->fd.reset(
+            ::open(staged->staging_path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
         if (!staged->fd) fail(last_error());
         staged->status = existing.exists() ? existing : new_status(file_type::regular);
         staged->status.type = file_type::regular;
@@ -431,8 +455,10 @@ public:
             if (parents && existing.is_directory()) co_return;
             fail(errc::already_exists);
         }
-        if (parents) co_await make_directory(std::string(parent_of(path)), true);
-        else co_await require_parent_directory(path);
+        if (parents)
+            co_await make_directory(std::string(parent_of(path)), true);
+        else
+            co_await require_parent_directory(path);
         file_status st = new_status(file_type::directory);
         put_options put;
         put.content_type = "application/x-directory";
@@ -522,9 +548,9 @@ public:
                 auto [ec, page] = co_await store_.async_list(all, as_result);
                 throw_on(ec);
                 for (const object_info& o : page.objects) {
-                    auto [cec, r] = co_await store_.async_copy(
-                        o.key, to_key + o.key.substr(from_key.size()), std::optional<put_options>(),
-                        as_result);
+                    auto [cec, r] =
+                        co_await store_.async_copy(o.key, to_key + o.key.substr(from_key.size()),
+                                                   std::optional<put_options>(), as_result);
                     throw_on(cec);
                     moved.push_back(o.key);
                 }
@@ -533,7 +559,8 @@ public:
             for (std::size_t at = 0; at < moved.size(); at += max_batch_remove) {
                 std::vector<std::string> batch(
                     moved.begin() + static_cast<std::ptrdiff_t>(at),
-                    moved.begin() + static_cast<std::ptrdiff_t>(std::min(moved.size(), at + max_batch_remove)));
+                    moved.begin() +
+                        static_cast<std::ptrdiff_t>(std::min(moved.size(), at + max_batch_remove)));
                 auto [bec, failures] = co_await store_.async_remove_batch(batch, as_result);
                 throw_on(bec);
                 if (!failures.empty()) fail(failures.front().error);
@@ -627,7 +654,8 @@ private:
             }
         }
         std::string out;
-        for (const auto& p : parts) out = join_path(out, p);
+        for (const auto& p : parts)
+            out = join_path(out, p);
         return normalize_path(out, ec);
     }
 
@@ -689,25 +717,81 @@ private:
         if (!st.is_directory()) fail(errc::not_a_directory);
     }
 
-    /// Reads an object (or its pending journal copy) without any lookup.
-    boost::asio::awaitable<std::size_t> read_object(const std::string& path, std::uint64_t offset,
+    /// Reads an object (or its pending journal copy) whose status `st` is known, through the
+    /// read cache if the volume has one.
+    boost::asio::awaitable<std::size_t> read_object(const std::string& path, const file_status& st,
+                                                    std::uint64_t offset,
                                                     boost::asio::mutable_buffer buffer) {
         if (journal_)
             if (auto pending = journal_->latest_for(path)) {
-                unique_fd fd(::open(journal_->data_path(pending->seq).c_str(), O_RDONLY | O_CLOEXEC));
-                if (fd) {
-                    std::error_code ec;
-                    const std::size_t n =
-                        pread_full(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset), ec);
-                    if (ec) fail(ec);
-                    co_return n;
-                }
+                unique_fd fd(
+                    ::open(journal_->data_path(pending->seq).c_str(), O_RDONLY | O_CLOEXEC));
+                if (fd) co_return read_local(fd.get(), offset, buffer);
                 // Uploaded and removed between the lookup and the open: read the bucket.
             }
-        auto [ec, n] = co_await store_.async_get(key_of(path), offset, buffer, as_result);
-        if (ec == errc::not_found) cache_.forget(path);
-        throw_on(ec);
-        co_return n;
+        const std::string key = key_of(path);
+        if (st.etag.empty() || offset >= st.size || buffer.size() == 0 || (!blocks_ && !objects_)) {
+            auto [ec, n] = co_await store_.async_get(key, offset, buffer, as_result);
+            if (ec == errc::not_found) cache_.forget(path);
+            throw_on(ec);
+            co_return n;
+        }
+        if (objects_) {
+            auto cached = objects_->find(key, st.etag);
+            if (!cached) {
+                const auto temp = objects_->temp_path();
+                unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+                if (!out) fail(last_error());
+                std::uint64_t got = 0;
+                try {
+                    got = co_await download_to_file(store_, key, out.get(), st.size);
+                } catch (...) {
+                    std::filesystem::remove(temp);
+                    throw;
+                }
+                cached = objects_->publish(temp, key, st.etag, got);
+            }
+            unique_fd fd(::open(cached->c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd) fail(last_error());
+            co_return read_local(fd.get(), offset, buffer);
+        }
+        // Memory blocks: each block is one ranged GET, kept for the next reader.
+        const std::string object_id = key + '\0' + st.etag;
+        const std::size_t block_size = blocks_->block_size();
+        std::size_t done = 0;
+        while (done < buffer.size() && offset + done < st.size) {
+            const std::uint64_t at = offset + done;
+            const std::uint64_t index = at / block_size;
+            auto block = blocks_->find(object_id, index);
+            if (!block) {
+                auto fresh =
+                    std::make_shared<std::string>(static_cast<std::size_t>(std::min<std::uint64_t>(
+                                                      block_size, st.size - index * block_size)),
+                                                  '\0');
+                auto [ec, n] = co_await store_.async_get(key, index * block_size,
+                                                         boost::asio::buffer(*fresh), as_result);
+                if (ec == errc::not_found) cache_.forget(path);
+                throw_on(ec);
+                fresh->resize(n);
+                block = fresh;
+                blocks_->insert(object_id, index, block);
+            }
+            const std::size_t within = static_cast<std::size_t>(at - index * block_size);
+            if (within >= block->size()) break; // the object is shorter than its status said
+            const std::size_t n = std::min(block->size() - within, buffer.size() - done);
+            std::memcpy(static_cast<char*>(buffer.data()) + done, block->data() + within, n);
+            done += n;
+        }
+        co_return done;
+    }
+
+    static std::size_t read_local(int fd, std::uint64_t offset,
+                                  boost::asio::mutable_buffer buffer) {
+        std::error_code ec;
+        const std::size_t n =
+            pread_full(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset), ec);
+        if (ec) fail(ec);
+        return n;
     }
 
     /// Copies a local file into `to_fd` from its start; false if `from` does not exist.
@@ -749,7 +833,8 @@ private:
                 continue;
             }
             const auto due = next->closed_at + self->options_.write_back_delay;
-            if (self->flushing_ == 0 && !self->stopping_ && std::chrono::steady_clock::now() < due) {
+            if (self->flushing_ == 0 && !self->stopping_ &&
+                std::chrono::steady_clock::now() < due) {
                 timer.expires_at(due);
                 co_await (self->wake_.async_receive(boost::asio::use_awaitable) ||
                           timer.async_wait(boost::asio::use_awaitable));
@@ -757,10 +842,12 @@ private:
             }
             boost::system::error_code failed;
             try {
-                unique_fd fd(::open(self->journal_->data_path(next->seq).c_str(), O_RDONLY | O_CLOEXEC));
+                unique_fd fd(
+                    ::open(self->journal_->data_path(next->seq).c_str(), O_RDONLY | O_CLOEXEC));
                 if (!fd) fail(last_error());
-                co_await upload_from_file(self->store_, next->key, fd.get(), next->size, next->options,
-                                          self->options_.multipart_threshold, self->options_.part_size);
+                co_await upload_from_file(self->store_, next->key, fd.get(), next->size,
+                                          next->options, self->options_.multipart_threshold,
+                                          self->options_.part_size);
             } catch (const boost::system::system_error& e) {
                 failed = e.code();
             }
@@ -792,6 +879,8 @@ private:
     std::multimap<std::string, std::shared_ptr<staged_file>> open_files_;
 
     std::unique_ptr<write_back_journal> journal_;
+    std::unique_ptr<block_cache> blocks_;   ///< cache::memory
+    std::unique_ptr<object_cache> objects_; ///< cache::disk
     boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_;
     std::atomic<bool> stopping_{false}, uploader_done_{false};
     std::atomic<int> flushing_{0};

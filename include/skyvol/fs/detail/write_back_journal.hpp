@@ -40,13 +40,16 @@ public:
     };
 
     /// Opens (creating) `dir/journal` and reads back what a previous run left pending.
-    explicit write_back_journal(const std::filesystem::path& dir) : dir_(dir / "journal") {
+    explicit write_back_journal(const std::filesystem::path& dir)
+        : dir_(dir / "journal") {
         std::filesystem::create_directories(dir_);
         std::vector<std::uint64_t> seqs;
         for (const auto& e : std::filesystem::directory_iterator(dir_)) {
             const std::string name = e.path().filename().string();
-            if (name.ends_with(".entry")) seqs.push_back(std::strtoull(name.c_str(), nullptr, 10));
-            else if (name.ends_with(".tmp")) std::filesystem::remove(e.path());
+            if (name.ends_with(".entry"))
+                seqs.push_back(std::strtoull(name.c_str(), nullptr, 10));
+            else if (name.ends_with(".tmp"))
+                std::filesystem::remove(e.path());
         }
         std::sort(seqs.begin(), seqs.end());
         for (std::uint64_t seq : seqs) {
@@ -86,7 +89,8 @@ public:
         field("path", e.path);
         field("ct", e.options.content_type);
         field("size", std::to_string(e.size));
-        for (const auto& [name, value] : e.options.metadata) field("m." + name, value);
+        for (const auto& [name, value] : e.options.metadata)
+            field("m." + name, value);
         const auto final_path = dir_ / (std::to_string(e.seq) + ".entry");
         const auto tmp_path = dir_ / (std::to_string(e.seq) + ".entry.tmp");
         unique_fd fd(::open(tmp_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600));
@@ -134,7 +138,8 @@ public:
         std::lock_guard lock(mutex_);
         for (const auto& [seq, e] : pending_)
             if (path.empty() || e.path == path ||
-                (e.path.size() > path.size() && e.path.starts_with(path) && e.path[path.size()] == '/'))
+                (e.path.size() > path.size() && e.path.starts_with(path) &&
+                 e.path[path.size()] == '/'))
                 return true;
         return false;
     }
@@ -158,7 +163,8 @@ private:
         if (!f) return false;
         std::string text;
         char buf[4096];
-        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
+            text.append(buf, n);
         std::fclose(f);
         if (!text.starts_with("v=1\n")) return false;
         e.seq = seq;
@@ -174,11 +180,16 @@ private:
                 !stored_attributes::unescape(line.substr(0, eq), name) ||
                 !stored_attributes::unescape(line.substr(eq + 1), value))
                 return false;
-            if (name == "key") e.key = value;
-            else if (name == "path") e.path = value;
-            else if (name == "ct") e.options.content_type = value;
-            else if (name == "size") e.size = std::strtoull(value.c_str(), nullptr, 10);
-            else if (name.starts_with("m.")) e.options.metadata[name.substr(2)] = value;
+            if (name == "key")
+                e.key = value;
+            else if (name == "path")
+                e.path = value;
+            else if (name == "ct")
+                e.options.content_type = value;
+            else if (name == "size")
+                e.size = std::strtoull(value.c_str(), nullptr, 10);
+            else if (name.starts_with("m."))
+                e.options.metadata[name.substr(2)] = value;
         }
         return !e.key.empty() && std::filesystem::exists(data_path(seq));
     }
