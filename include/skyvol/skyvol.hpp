@@ -2,7 +2,7 @@
 #define SKYVOL_SKYVOL_HPP
 
 /// @file
-/// Everything in skyvol that needs no FUSE: errors, the store concept and the stores.
+/// Everything in skyvol that needs no FUSE: errors, the store concept, the stores and volumes.
 /// The FUSE adaptor has its own header and CMake target (`skyvol::fuse`).
 
 #include <skyvol/error.hpp>
@@ -13,5 +13,9 @@
 #include <skyvol/store/local_store.hpp>
 #include <skyvol/store/memory_store.hpp>
 #include <skyvol/store/object_info.hpp>
+
+#include <skyvol/file.hpp>
+#include <skyvol/mode.hpp>
+#include <skyvol/volume.hpp>
 
 #endif
