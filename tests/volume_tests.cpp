@@ -326,6 +326,16 @@ TEMPLATE_LIST_TEST_CASE("volume: asynchronous operations with completion tokens"
                        [&](boost::system::error_code e) { called.set_value(!e); });
     CHECK(called.get_future().get());
     CHECK(v.read_file("cb.txt") == "callback");
+
+    // A blocking call from inside a completion handler on the volume's own threads is refused
+    // instead of waiting for itself.
+    std::promise<std::error_code> nested;
+    v.async_status("cb.txt", [&](boost::system::error_code, file_status) {
+        std::error_code inner;
+        v.read_file("cb.txt", inner);
+        nested.set_value(inner);
+    });
+    CHECK(nested.get_future().get() == std::errc::resource_deadlock_would_occur);
 }
 
 TEMPLATE_LIST_TEST_CASE("volume: concurrent writers and readers on different files", "[volume]",
@@ -424,8 +434,10 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
     }
 }
 
-TEST_CASE("volume: objects written by other tools read with defaults", "[volume]") {
-    memory_store store;
+TEMPLATE_TEST_CASE("volume: read-only over objects written by other tools", "[volume]",
+                   memory_bucket, local_bucket) {
+    TestType bucket;
+    auto& store = bucket.store;
     const std::string body = "plain object";
     store
         .async_put("ds/train/0001.jpg", boost::asio::buffer(body), put_options(),
@@ -439,7 +451,7 @@ TEST_CASE("volume: objects written by other tools read with defaults", "[volume]
         .get();
     volume_options o;
     o.prefix = "ds";
-    volume<memory_store, mode::read_only> data(store, o);
+    volume<typename TestType::store_type, mode::read_only> data(store, o);
     CHECK(data.status("train").is_directory()); // implicit: no marker object
     CHECK(data.status("train").permissions == 0755);
     CHECK(data.status("README").permissions == 0644);

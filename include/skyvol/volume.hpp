@@ -10,8 +10,10 @@
 /// A volume built without an executor runs `volume_options::io_threads` threads of its own, so
 /// the blocking calls work anywhere. A volume built with an executor runs on it; its blocking
 /// calls wait for that executor, so they must not be made from its threads (they would wait
-/// forever). Mutating members exist only in writable modes (see mode.hpp); in copy mode, the
-/// constructor fetches the prefix and `refresh()` fetches what changed.
+/// forever; with the volume's own threads this is detected and refused with
+/// `std::errc::resource_deadlock_would_occur`). Mutating members exist only in writable modes (see
+/// mode.hpp); in copy mode, the constructor fetches the prefix and `refresh()` fetches what
+/// changed.
 
 #include <skyvol/detail/run.hpp>
 #include <skyvol/error.hpp>
@@ -606,6 +608,9 @@ private:
     auto blocking(std::string_view path, std::error_code& ec, Make make) {
         using result_type = typename decltype(make(core_, std::string()))::value_type;
         const std::string p = normalize_path(path, ec);
+        // A blocking call from one of the volume's own threads would wait for itself.
+        if (!ec && pool_ && pool_->get_executor().running_in_this_thread())
+            ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
         if (ec) {
             if constexpr (std::is_void_v<result_type>)
                 return;
