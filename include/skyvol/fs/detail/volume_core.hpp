@@ -175,7 +175,7 @@ public:
     /// The status of `path`; `file_type::not_found` if nothing is there. Symlinks are not
     /// followed.
     boost::asio::awaitable<file_status> stat(std::string path) {
-        if (path.empty()) co_return root_status();
+        if (path.empty()) co_return new_status(file_type::directory);
         if (auto open = open_status(path)) co_return *open;
         if (journal_)
             if (auto pending = journal_->latest_for(path)) co_return pending_status(*pending);
@@ -189,22 +189,14 @@ public:
             fail(ec);
         } else {
             // Not a file: a directory if a marker or any key lies below.
-            list_request below;
-            below.prefix = dir_key_of(path);
-            below.delimiter = "/";
-            below.max_keys = 2;
-            auto [lec, page] = co_await store_.async_list(below, as_result);
-            throw_on(lec);
-            const bool has_marker = !page.objects.empty() && page.objects[0].key == below.prefix;
+            const list_page page = co_await peek_below(path);
+            const std::string marker_key = dir_key_of(path);
+            const bool has_marker = !page.objects.empty() && page.objects[0].key == marker_key;
             if (has_marker) {
-                auto [mec, marker] = co_await store_.async_head(below.prefix, as_result);
+                auto [mec, marker] = co_await store_.async_head(marker_key, as_result);
                 st = status_of(mec ? page.objects[0] : marker, true, defaults_);
             } else if (!page.objects.empty() || !page.common_prefixes.empty()) {
-                st.type = file_type::directory;
-                st.permissions = defaults_.directory_permissions;
-                st.uid = defaults_.uid;
-                st.gid = defaults_.gid;
-                st.mtime = std::chrono::system_clock::now();
+                st = new_status(file_type::directory);
             }
         }
         cache_.store(path, st);
@@ -240,12 +232,7 @@ public:
                 const std::string name =
                     cp.substr(request.prefix.size(), cp.size() - request.prefix.size() - 1);
                 if (!usable_name(name)) continue;
-                file_status ds;
-                ds.type = file_type::directory;
-                ds.permissions = defaults_.directory_permissions;
-                ds.uid = defaults_.uid;
-                ds.gid = defaults_.gid;
-                entries.try_emplace(name, join_path(dir, name), ds);
+                entries.try_emplace(name, join_path(dir, name), new_status(file_type::directory));
             }
             for (const object_info& object : page.objects) {
                 if (object.key == request.prefix) continue; // the directory's own marker
@@ -494,16 +481,12 @@ public:
         const file_status st = co_await stat(path);
         if (!st.exists()) fail(errc::not_found);
         if (st.is_directory()) {
-            list_request below;
-            below.prefix = dir_key_of(path);
-            below.delimiter = "/";
-            below.max_keys = 2;
-            auto [lec, page] = co_await store_.async_list(below, as_result);
-            throw_on(lec);
+            const list_page page = co_await peek_below(path);
+            const std::string marker_key = dir_key_of(path);
             for (const auto& o : page.objects)
-                if (o.key != below.prefix) fail(errc::not_empty);
+                if (o.key != marker_key) fail(errc::not_empty);
             if (!page.common_prefixes.empty()) fail(errc::not_empty);
-            auto [ec] = co_await store_.async_remove(below.prefix, as_result);
+            auto [ec] = co_await store_.async_remove(marker_key, as_result);
             throw_on(ec);
         } else {
             auto [ec] = co_await store_.async_remove(key_of(path), as_result);
@@ -659,14 +642,16 @@ private:
         return normalize_path(out, ec);
     }
 
-    file_status root_status() const {
-        file_status st;
-        st.type = file_type::directory;
-        st.permissions = defaults_.directory_permissions;
-        st.uid = defaults_.uid;
-        st.gid = defaults_.gid;
-        st.mtime = std::chrono::system_clock::now();
-        return st;
+    /// The first entries below directory `path` (its marker, files, subdirectories): enough to
+    /// tell whether it exists and whether it is empty.
+    boost::asio::awaitable<list_page> peek_below(const std::string& path) {
+        list_request below;
+        below.prefix = dir_key_of(path);
+        below.delimiter = "/";
+        below.max_keys = 2;
+        auto [ec, page] = co_await store_.async_list(below, as_result);
+        throw_on(ec);
+        co_return page;
     }
 
     file_status new_status(file_type type) const {
