@@ -42,19 +42,22 @@ public:
     boost::asio::awaitable<copy_stats> run() {
         // What the bucket has now.
         std::vector<object_info> remote;
+        copy_stats stats;
         list_request request;
         request.prefix = prefix_;
         do {
             auto [ec, page] = co_await source_.async_list(request, as_result);
             throw_on(ec);
-            for (auto& o : page.objects)
-                if (o.key.size() > prefix_.size() &&
-                    !validate_local_key(o.key.substr(prefix_.size())))
+            for (auto& o : page.objects) {
+                if (o.key.size() <= prefix_.size()) continue; // the prefix's own marker
+                if (validate_local_key(o.key.substr(prefix_.size())))
+                    stats.skipped.push_back(o.key);
+                else
                     remote.push_back(std::move(o));
+            }
             request.continuation_token = page.next_continuation_token;
         } while (!request.continuation_token.empty());
 
-        copy_stats stats;
         copy_progress progress;
         progress.files_total = remote.size();
         for (const auto& o : remote)
