@@ -88,7 +88,12 @@ public:
         position_ += n;
         return n;
     }
-    std::size_t write(boost::asio::const_buffer data) { return throwing(&file::write_ec, data); }
+    std::size_t write(boost::asio::const_buffer data) {
+        std::error_code ec;
+        const std::size_t n = write(data, ec);
+        detail::throw_if(ec, where());
+        return n;
+    }
     std::size_t write(std::string_view text) { return write(boost::asio::buffer(text)); }
 
     /// Reads at the current position and advances it; 0 at the end.
@@ -149,16 +154,6 @@ public:
     }
 
 private:
-    std::size_t write_ec(boost::asio::const_buffer data, std::error_code& ec) {
-        return write(data, ec);
-    }
-    std::size_t throwing(std::size_t (file::*op)(boost::asio::const_buffer, std::error_code&),
-                         boost::asio::const_buffer data) {
-        std::error_code ec;
-        const std::size_t n = (this->*op)(data, ec);
-        detail::throw_if(ec, where());
-        return n;
-    }
     error_context where() const { return impl_ ? impl_->where() : error_context{}; }
     bool check_open(std::error_code& ec) const {
         ec.clear();

@@ -132,18 +132,7 @@ public:
             core->get_executor(),
             [core, source]() -> boost::asio::awaitable<void> {
                 auto snapshot = co_await core->open_for_write(source->path, true, false, false);
-                std::error_code copy_ec;
-                std::vector<char> buf(1 << 20);
-                for (std::uint64_t at = 0; at < source->size && !copy_ec;) {
-                    const std::size_t n =
-                        pread_full(source->fd.get(), buf.data(),
-                                   static_cast<std::size_t>(
-                                       std::min<std::uint64_t>(buf.size(), source->size - at)),
-                                   static_cast<off_t>(at), copy_ec);
-                    if (n == 0) break;
-                    if (!copy_ec) copy_ec = write_all(snapshot->fd.get(), buf.data(), n);
-                    at += n;
-                }
+                const std::error_code copy_ec = copy_content(source->fd.get(), snapshot->fd.get());
                 if (copy_ec) {
                     core->discard(snapshot);
                     fail(copy_ec);

@@ -785,13 +785,7 @@ private:
         if (!in && errno == ENOENT) return false;
         if (!in) fail(last_error());
         if (::ftruncate(to_fd, 0) != 0 || ::lseek(to_fd, 0, SEEK_SET) != 0) fail(last_error());
-        std::vector<char> buf(1 << 20);
-        for (;;) {
-            const ssize_t n = ::read(in.get(), buf.data(), buf.size());
-            if (n < 0) fail(last_error());
-            if (n == 0) break;
-            if (auto ec = write_all(to_fd, buf.data(), static_cast<std::size_t>(n))) fail(ec);
-        }
+        if (auto ec = copy_content(in.get(), to_fd)) fail(ec);
         return true;
     }
 

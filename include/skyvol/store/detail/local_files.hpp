@@ -514,16 +514,8 @@ private:
     }
 
     static std::error_code copy_content(int in, int out, md5& digest) {
-        std::vector<char> buffer(1 << 20);
-        for (off_t offset = 0;;) {
-            std::error_code ec;
-            const std::size_t n = pread_full(in, buffer.data(), buffer.size(), offset, ec);
-            if (ec) return ec;
-            if (n == 0) return {};
-            digest.update(buffer.data(), n);
-            if ((ec = write_all(out, buffer.data(), n))) return ec;
-            offset += static_cast<off_t>(n);
-        }
+        return detail::copy_content(
+            in, out, [&digest](const char* data, std::size_t size) { digest.update(data, size); });
     }
 
     /// Opens the folder holding `key`'s last component, component by component without

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 namespace skyvol::detail {
 
@@ -108,6 +109,26 @@ inline std::size_t pread_full(int fd, void* data, std::size_t size, off_t offset
         done += static_cast<std::size_t>(n);
     }
     return done;
+}
+
+/// Copies `in` from offset 0 to its end into `out` at out's file position, handing each chunk
+/// to `on_chunk(data, size)` first (for digests); returns the error, if any.
+template <class OnChunk>
+std::error_code copy_content(int in, int out, OnChunk&& on_chunk) {
+    std::vector<char> buffer(1 << 20);
+    for (off_t offset = 0;;) {
+        std::error_code ec;
+        const std::size_t n = pread_full(in, buffer.data(), buffer.size(), offset, ec);
+        if (ec) return ec;
+        if (n == 0) return {};
+        on_chunk(buffer.data(), n);
+        if ((ec = write_all(out, buffer.data(), n))) return ec;
+        offset += static_cast<off_t>(n);
+    }
+}
+
+inline std::error_code copy_content(int in, int out) {
+    return copy_content(in, out, [](const char*, std::size_t) {});
 }
 
 } // namespace skyvol::detail
