@@ -8,12 +8,18 @@
 
 #include <skyvol/error.hpp>
 
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace skyvol {
 
@@ -56,6 +62,14 @@ public:
     virtual void close(std::error_code& ec) = 0;
     virtual bool appends() const = 0;
     virtual error_context where() const = 0;
+
+    // The asynchronous forms call back on the volume's executor.
+    using done_callback = std::function<void(std::error_code)>;
+    using read_callback = std::function<void(std::error_code, std::size_t)>;
+    virtual void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
+                               read_callback done) = 0;
+    virtual void async_sync(done_callback done) = 0;
+    virtual void async_close(done_callback done) = 0;
 };
 } // namespace detail
 
@@ -153,8 +167,66 @@ public:
         detail::throw_if(ec, context);
     }
 
-private:
+    // ---- asynchronous forms: any completion token, for callers that must not block -----------
+
+    /// Reads at `offset` without waiting (reads of a writer's staging copy complete at once).
+    template <class CompletionToken>
+    auto async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
+                       CompletionToken&& token) {
+        return start<void(boost::system::error_code, std::size_t)>(
+            std::forward<CompletionToken>(token), [offset, buffer](auto& impl, auto done) {
+                impl.async_read_at(offset, buffer, std::move(done));
+            });
+    }
+    /// `sync()` without waiting.
+    template <class CompletionToken>
+    auto async_sync(CompletionToken&& token) {
+        return start<void(boost::system::error_code)>(
+            std::forward<CompletionToken>(token),
+            [](auto& impl, auto done) { impl.async_sync(std::move(done)); });
+    }
+    /// `close()` without waiting: the file is released at once, the upload's error comes to
+    /// the handler.
+    template <class CompletionToken>
+    auto async_close(CompletionToken&& token) {
+        auto closing = std::move(impl_);
+        return start<void(boost::system::error_code)>(
+            std::forward<CompletionToken>(token),
+            [](auto& impl, auto done) { impl.async_close(std::move(done)); }, std::move(closing));
+    }
+
+    /// Where the file lives, for messages: store, bucket and key.
     error_context where() const { return impl_ ? impl_->where() : error_context{}; }
+
+private:
+    /// Starts `begin(impl, callback)`; the callback completes the token on the handler's
+    /// associated executor with the callback's arguments.
+    template <class Signature, class CompletionToken, class Begin>
+    auto start(CompletionToken&& token, Begin begin,
+               std::shared_ptr<detail::file_impl> target = {}) {
+        if (!target) target = impl_;
+        return boost::asio::async_initiate<CompletionToken, Signature>(
+            [](auto handler, Begin begin_op, std::shared_ptr<detail::file_impl> impl) {
+                // std::function needs a copyable callback; the handler itself may be move-only.
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                auto complete = [shared, impl](std::error_code ec, auto... results) {
+                    auto executor = boost::asio::get_associated_executor(*shared);
+                    boost::asio::dispatch(executor, [shared, ec, results...]() mutable {
+                        std::move (*shared)(boost::system::error_code(ec), results...);
+                    });
+                };
+                if (!impl) {
+                    const auto closed = std::make_error_code(std::errc::bad_file_descriptor);
+                    if constexpr (std::is_same_v<Signature, void(boost::system::error_code)>)
+                        complete(closed);
+                    else
+                        complete(closed, std::size_t{0});
+                    return;
+                }
+                begin_op(*impl, std::move(complete));
+            },
+            token, std::move(begin), std::move(target));
+    }
     bool check_open(std::error_code& ec) const {
         ec.clear();
         if (!impl_) ec = std::make_error_code(std::errc::bad_file_descriptor);

@@ -32,6 +32,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -41,6 +42,15 @@ namespace skyvol {
 
 namespace detail {
 
+/// Runs `make()` on `executor` and calls `done(error, results...)` there.
+template <class Executor, class MakeAwaitable, class Callback>
+void spawn_with_callback(const Executor& executor, MakeAwaitable make, Callback done) {
+    boost::asio::co_spawn(executor, make(),
+                          [done = std::move(done)](std::exception_ptr ep, auto&&... results) {
+                              done(error_from(ep), std::forward<decltype(results)>(results)...);
+                          });
+}
+
 /// A file open for reading: reads go to the volume (or its journal) at each call.
 template <class Core>
 class reader_file final : public file_impl {
@@ -48,6 +58,7 @@ public:
     reader_file(std::shared_ptr<Core> core, std::string path, std::uint64_t size)
         : core_(std::move(core))
         , path_(std::move(path))
+        , key_(core_->key_of(path_))
         , size_(size) {}
     std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                         std::error_code& ec) override {
@@ -68,22 +79,38 @@ public:
     void sync(std::error_code& ec) override { ec.clear(); }
     void close(std::error_code& ec) override { ec.clear(); }
     bool appends() const override { return false; }
-    error_context where() const override { return core_->where(core_->key_of(path_)); }
+    error_context where() const override { return core_->where(key_); }
+
+    void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
+                       read_callback done) override {
+        spawn_with_callback(
+            core_->get_executor(),
+            [core = core_, path = path_, offset, buffer] {
+                return core->read(path, offset, buffer);
+            },
+            std::move(done));
+    }
+    void async_sync(done_callback done) override {
+        boost::asio::post(core_->get_executor(), [done] { done({}); });
+    }
+    void async_close(done_callback done) override { async_sync(std::move(done)); }
 
 private:
     std::shared_ptr<Core> core_;
     std::string path_;
+    std::string key_; ///< owned here: error_context only views it
     std::uint64_t size_;
 };
 
 /// A file open for writing: a staging copy committed at close (and at each sync).
 template <class Core>
-class writer_file final : public file_impl {
+class writer_file final : public file_impl, public std::enable_shared_from_this<writer_file<Core>> {
 public:
     writer_file(std::shared_ptr<Core> core, std::shared_ptr<staged_file> staged, bool append,
                 bool dirty)
         : core_(std::move(core))
         , staged_(std::move(staged))
+        , key_(core_->key_of(staged_->path))
         , append_(append)
         , dirty_(dirty) {}
     ~writer_file() override {
@@ -125,24 +152,9 @@ public:
     void sync(std::error_code& ec) override {
         ec.clear();
         if (!dirty_) return;
-        // Commit a snapshot; this file stays open on its own staging copy.
-        auto core = core_;
-        auto source = staged_;
-        run_blocking(
-            core->get_executor(),
-            [core, source]() -> boost::asio::awaitable<void> {
-                auto snapshot = co_await core->open_for_write(source->path, true, false, false);
-                const std::error_code copy_ec = copy_content(source->fd.get(), snapshot->fd.get());
-                if (copy_ec) {
-                    core->discard(snapshot);
-                    fail(copy_ec);
-                }
-                snapshot->size = source->size;
-                snapshot->status = source->status;
-                co_await core->commit_or_discard(snapshot);
-            },
-            ec);
-        if (!ec) dirty_ = false;
+        dirty_ = false; // writes from here on belong to the next sync
+        run_blocking(core_->get_executor(), snapshot(), ec);
+        if (ec) dirty_ = true;
     }
     void close(std::error_code& ec) override {
         ec.clear();
@@ -155,16 +167,61 @@ public:
         run_blocking(
             core->get_executor(), [core, staged] { return core->commit_or_discard(staged); }, ec);
     }
-    bool appends() const override { return append_; }
-    error_context where() const override {
-        return core_->where(core_->key_of(staged_ ? staged_->path : std::string()));
+    void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
+                       read_callback done) override {
+        std::error_code ec;
+        const std::size_t n = read_at(offset, buffer, ec);
+        boost::asio::post(core_->get_executor(), [done, ec, n] { done(ec, n); });
     }
+    void async_sync(done_callback done) override {
+        if (!dirty_.exchange(false)) {
+            boost::asio::post(core_->get_executor(), [done] { done({}); });
+            return;
+        }
+        spawn_with_callback(core_->get_executor(), snapshot(),
+                            [this_file = this->shared_from_this(), done](std::error_code ec) {
+                                if (ec) this_file->dirty_ = true;
+                                done(ec);
+                            });
+    }
+    void async_close(done_callback done) override {
+        auto core = core_;
+        auto staged = std::exchange(staged_, nullptr);
+        if (!dirty_) {
+            core->discard(staged);
+            boost::asio::post(core->get_executor(), [done] { done({}); });
+            return;
+        }
+        spawn_with_callback(
+            core->get_executor(), [core, staged] { return core->commit_or_discard(staged); },
+            std::move(done));
+    }
+    bool appends() const override { return append_; }
+    error_context where() const override { return core_->where(key_); }
 
 private:
+    /// Commits a copy of what is staged now; this file stays open on its own staging copy.
+    auto snapshot() {
+        return [core = core_, source = staged_]() -> boost::asio::awaitable<void> {
+            auto copy = co_await core->open_for_write(source->path, true, false, false);
+            const std::error_code copy_ec = copy_content(source->fd.get(), copy->fd.get());
+            if (copy_ec) {
+                core->discard(copy);
+                fail(copy_ec);
+            }
+            copy->size = source->size;
+            copy->status = source->status;
+            copy->keep_mtime = source->keep_mtime;
+            co_await core->commit_or_discard(copy);
+            source->created = false; // the bucket has it now: attribute changes go there too
+        };
+    }
+
     std::shared_ptr<Core> core_;
     std::shared_ptr<staged_file> staged_;
+    std::string key_; ///< owned here: error_context only views it
     bool append_;
-    bool dirty_;
+    std::atomic<bool> dirty_;
 };
 
 } // namespace detail
@@ -309,44 +366,44 @@ public:
 
     /// Opens a file for reading.
     file open(std::string_view path, std::error_code& ec) {
-        const file_status st = status(path, ec);
-        if (ec) return {};
-        if (!st.exists())
-            ec = errc::not_found;
-        else if (st.is_directory())
-            ec = errc::is_a_directory;
-        if (ec) return {};
-        std::error_code norm_ec;
-        const std::string p = normalize_path(path, norm_ec);
-        return file(std::make_shared<detail::reader_file<core_type>>(core_, p, st.size));
+        return blocking(path, ec, [](auto c, std::string p) {
+            return open_reader(std::move(c), std::move(p));
+        });
     }
     file open(std::string_view path) { return throwing(&volume::open, path); }
 
     // ---- writing (write_through, write_back) -------------------------------------------------
 
     /// Opens a file with `how` (open_mode::write, append, read_write, ...). Without write access
-    /// this is `open(path)`.
-    file open(std::string_view path, open_mode how,
-              std::error_code& ec) requires writable_mode<Mode> {
+    /// this is `open(path)`. A file it creates gets `permissions` (the volume's default if none).
+    file
+    open(std::string_view path, open_mode how, std::error_code& ec,
+         std::optional<std::uint32_t> permissions = std::nullopt) requires writable_mode<Mode> {
         if (!has(how, open_mode::write_access)) return open(path, ec);
-        const bool append = has(how, open_mode::append_bit);
-        const bool truncate = has(how, open_mode::truncate);
-        const bool create = has(how, open_mode::create);
-        const bool exclusive = has(how, open_mode::exclusive);
-        auto staged = blocking(path, ec, [=](auto c, std::string p) {
-            return c->open_for_write(std::move(p), create, exclusive, !truncate);
+        return blocking(path, ec, [how, permissions](auto c, std::string p) {
+            return open_writer(std::move(c), std::move(p), how, permissions);
         });
-        if (ec) return {};
-        // A file that did not exist must appear at close even if nothing was written.
-        const bool dirty = truncate || staged->status.etag.empty();
-        return file(std::make_shared<detail::writer_file<core_type>>(core_, std::move(staged),
-                                                                     append, dirty));
     }
     file open(std::string_view path, open_mode how) requires writable_mode<Mode> {
         std::error_code ec;
         file f = open(path, how, ec);
         raise(ec, path);
         return f;
+    }
+
+    /// `open` without waiting; completes with `(error_code, file)`.
+    template <class CompletionToken>
+    auto async_open(std::string_view path, open_mode how, std::optional<std::uint32_t> permissions,
+                    CompletionToken&& token) {
+        return start<void(detail::asio_error_code, file)>(
+            path, std::forward<CompletionToken>(token),
+            [how, permissions](std::shared_ptr<core_type> c, std::string p) {
+                return open_any(std::move(c), std::move(p), how, permissions);
+            });
+    }
+    template <class CompletionToken>
+    auto async_open(std::string_view path, open_mode how, CompletionToken&& token) {
+        return async_open(path, how, std::nullopt, std::forward<CompletionToken>(token));
     }
 
     template <class CompletionToken>
@@ -372,19 +429,26 @@ public:
         raise(ec, path);
     }
 
+    /// mkdir without waiting; the directory gets `permissions` (the volume's default if none).
     template <class CompletionToken>
-    auto async_create_directory(std::string_view path,
+    auto async_create_directory(std::string_view path, std::optional<std::uint32_t> permissions,
                                 CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code)>(
             path, std::forward<CompletionToken>(token),
-            [](std::shared_ptr<core_type> c, std::string p) {
-                return c->make_directory(std::move(p), false);
+            [permissions](std::shared_ptr<core_type> c, std::string p) {
+                return c->make_directory(std::move(p), false, permissions);
             });
+    }
+    template <class CompletionToken>
+    auto async_create_directory(std::string_view path,
+                                CompletionToken&& token) requires writable_mode<Mode> {
+        return async_create_directory(path, std::nullopt, std::forward<CompletionToken>(token));
     }
     /// mkdir: the parent must exist; `errc::already_exists` if the path does.
     void create_directory(std::string_view path, std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec,
-                 [](auto c, std::string p) { return c->make_directory(std::move(p), false); });
+        blocking(path, ec, [](auto c, std::string p) {
+            return c->make_directory(std::move(p), false, std::nullopt);
+        });
     }
     void create_directory(std::string_view path) requires writable_mode<Mode> {
         std::error_code ec;
@@ -394,8 +458,9 @@ public:
     /// mkdir -p.
     void create_directories(std::string_view path,
                             std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec,
-                 [](auto c, std::string p) { return c->make_directory(std::move(p), true); });
+        blocking(path, ec, [](auto c, std::string p) {
+            return c->make_directory(std::move(p), true, std::nullopt);
+        });
     }
     void create_directories(std::string_view path) requires writable_mode<Mode> {
         std::error_code ec;
@@ -447,6 +512,15 @@ public:
         raise(ec, from);
     }
 
+    template <class CompletionToken>
+    auto async_create_symlink(std::string_view target, std::string_view link,
+                              CompletionToken&& token) requires writable_mode<Mode> {
+        return start<void(detail::asio_error_code)>(
+            link, std::forward<CompletionToken>(token),
+            [t = std::string(target)](std::shared_ptr<core_type> c, std::string p) {
+                return c->make_symlink(t, std::move(p));
+            });
+    }
     /// A symlink at `link` pointing to `target` (stored the way s3fs stores them).
     void create_symlink(std::string_view target, std::string_view link,
                         std::error_code& ec) requires writable_mode<Mode> {
@@ -461,6 +535,15 @@ public:
         raise(ec, link);
     }
 
+    template <class CompletionToken>
+    auto async_resize_file(std::string_view path, std::uint64_t size,
+                           CompletionToken&& token) requires writable_mode<Mode> {
+        return start<void(detail::asio_error_code)>(
+            path, std::forward<CompletionToken>(token),
+            [size](std::shared_ptr<core_type> c, std::string p) {
+                return c->resize(std::move(p), size);
+            });
+    }
     /// truncate(2): shrinks or extends (with zeros) a file.
     void resize_file(std::string_view path, std::uint64_t size,
                      std::error_code& ec) requires writable_mode<Mode> {
@@ -472,13 +555,37 @@ public:
         raise(ec, path);
     }
 
+    template <class CompletionToken>
+    auto async_set_attributes(std::string_view path, attribute_change change,
+                              CompletionToken&& token) requires writable_mode<Mode> {
+        return start<void(detail::asio_error_code)>(
+            path, std::forward<CompletionToken>(token),
+            [change](std::shared_ptr<core_type> c, std::string p) {
+                return c->change_attributes(std::move(p),
+                                            [change](file_status& st) { change.apply_to(st); });
+            });
+    }
+    /// chmod, chown and utimens in one metadata rewrite.
+    void set_attributes(std::string_view path, const attribute_change& change,
+                        std::error_code& ec) requires writable_mode<Mode> {
+        blocking(path, ec, [&change](auto c, std::string p) {
+            return c->change_attributes(std::move(p),
+                                        [&change](file_status& st) { change.apply_to(st); });
+        });
+    }
+    void set_attributes(std::string_view path,
+                        const attribute_change& change) requires writable_mode<Mode> {
+        std::error_code ec;
+        set_attributes(path, change, ec);
+        raise(ec, path);
+    }
+
     /// chmod: the low 12 bits of `mode`.
     void permissions(std::string_view path, std::uint32_t mode,
                      std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec, [mode](auto c, std::string p) {
-            return c->change_attributes(std::move(p),
-                                        [mode](file_status& st) { st.permissions = mode & 07777; });
-        });
+        attribute_change change;
+        change.permissions = mode;
+        set_attributes(path, change, ec);
     }
     void permissions(std::string_view path, std::uint32_t mode) requires writable_mode<Mode> {
         std::error_code ec;
@@ -489,9 +596,9 @@ public:
     /// Sets the modification time.
     void last_write_time(std::string_view path, std::chrono::system_clock::time_point when,
                          std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec, [when](auto c, std::string p) {
-            return c->change_attributes(std::move(p), [when](file_status& st) { st.mtime = when; });
-        });
+        attribute_change change;
+        change.mtime = when;
+        set_attributes(path, change, ec);
     }
     void last_write_time(std::string_view path,
                          std::chrono::system_clock::time_point when) requires writable_mode<Mode> {
@@ -581,6 +688,37 @@ private:
             }
             core_->start();
         }
+    }
+
+    static boost::asio::awaitable<file> open_reader(std::shared_ptr<core_type> core,
+                                                    std::string path) {
+        const file_status st = co_await core->stat(path);
+        if (!st.exists()) detail::fail(errc::not_found);
+        if (st.is_directory()) detail::fail(errc::is_a_directory);
+        co_return file(std::make_shared<detail::reader_file<core_type>>(core, path, st.size));
+    }
+
+    static boost::asio::awaitable<file> open_writer(std::shared_ptr<core_type> core,
+                                                    std::string path, open_mode how,
+                                                    std::optional<std::uint32_t> permissions) {
+        const bool truncate = has(how, open_mode::truncate);
+        auto staged = co_await core->open_for_write(path, has(how, open_mode::create),
+                                                    has(how, open_mode::exclusive), !truncate);
+        if (staged->created && permissions) staged->status.permissions = *permissions & 07777;
+        // A file that did not exist must appear at close even if nothing was written.
+        const bool dirty = truncate || staged->created;
+        co_return file(std::make_shared<detail::writer_file<core_type>>(
+            core, std::move(staged), has(how, open_mode::append_bit), dirty));
+    }
+
+    static boost::asio::awaitable<file> open_any(std::shared_ptr<core_type> core, std::string path,
+                                                 open_mode how,
+                                                 std::optional<std::uint32_t> permissions) {
+        if (!has(how, open_mode::write_access)) co_return co_await open_reader(core, path);
+        if constexpr (writable_mode<Mode>)
+            co_return co_await open_writer(core, path, how, permissions);
+        else
+            detail::fail(errc::read_only);
     }
 
     static constexpr detail::read_cache_kind read_cache_of() {

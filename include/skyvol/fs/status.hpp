@@ -8,11 +8,13 @@
 /// since the epoch), `uid`, `gid`. s3fs stores a symlink as an object whose content is the
 /// target and whose mode has S_IFLNK, and a directory as a "dir/" object; so does skyvol.
 
+#include <skyvol/fs/path.hpp>
 #include <skyvol/store/object_info.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <sys/stat.h>
 
@@ -42,12 +44,50 @@ struct file_status {
     }
 };
 
+/// What `volume::set_attributes` changes (chmod, chown, utimens); unset members stay.
+struct attribute_change {
+    std::optional<std::uint32_t> permissions; ///< low 12 bits used
+    std::optional<std::uint32_t> uid;
+    std::optional<std::uint32_t> gid;
+    std::optional<std::chrono::system_clock::time_point> mtime;
+
+    void apply_to(file_status& st) const {
+        if (permissions) st.permissions = *permissions & 07777;
+        if (uid) st.uid = *uid;
+        if (gid) st.gid = *gid;
+        if (mtime) st.mtime = *mtime;
+    }
+};
+
 /// Owner and permissions for objects that carry none (written by tools other than s3fs/skyvol).
 struct attribute_defaults {
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;
     std::uint32_t file_permissions = 0644;
     std::uint32_t directory_permissions = 0755;
+};
+
+/// One entry of a directory listing. Its status comes from the listing itself: type, size and
+/// time are right; permissions and owner are the defaults unless the volume already knew the
+/// path (ask `volume::status` for the stored ones).
+class directory_entry {
+public:
+    directory_entry() = default;
+    directory_entry(std::string path, file_status status)
+        : path_(std::move(path))
+        , status_(std::move(status)) {}
+
+    const std::string& path() const noexcept { return path_; }
+    std::string_view filename() const noexcept { return name_of(path_); }
+    std::uint64_t size() const noexcept { return status_.size; }
+    bool is_directory() const noexcept { return status_.is_directory(); }
+    bool is_regular_file() const noexcept { return status_.is_regular_file(); }
+    bool is_symlink() const noexcept { return status_.is_symlink(); }
+    const file_status& status() const noexcept { return status_; }
+
+private:
+    std::string path_;
+    file_status status_;
 };
 
 namespace detail {

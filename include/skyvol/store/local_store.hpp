@@ -17,6 +17,7 @@
 #include <skyvol/store/concepts.hpp>
 #include <skyvol/store/detail/local_files.hpp>
 #include <skyvol/store/object_info.hpp>
+#include <skyvol/uri.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
@@ -64,6 +65,30 @@ public:
                 std::error_code& ec)
         : executor_(std::move(executor)) {
         init(std::move(root), opts, ec);
+    }
+
+    /// The folder a `file:///absolute/folder` URI names; `why` says what is wrong with another.
+    static std::string folder_of(std::string_view text, std::string& why, std::error_code& ec) {
+        const store_uri uri = parse_store_uri(text, why, ec);
+        if (ec) return {};
+        if (uri.scheme != "file")
+            why = "the local store takes file:///folder URIs, not " + uri.scheme + "://";
+        else if (!uri.authority.empty() && uri.authority != "localhost")
+            why = "file URIs name a local folder: file:///folder (three slashes), not file://" +
+                  uri.authority + "/...";
+        else if (uri.path.empty() || uri.path == "/")
+            why = "file URI '" + std::string(text) + "' names no folder";
+        if (!why.empty()) ec = errc::invalid_config;
+        return ec ? std::string() : uri.path;
+    }
+    /// The store a `file:///absolute/folder` URI names (created if missing). Throws
+    /// `skyvol::error` saying what is wrong.
+    static local_store from_uri(std::string_view text, options opts = {}) {
+        std::string why;
+        std::error_code ec;
+        const std::string folder = folder_of(text, why, ec);
+        detail::throw_if(ec, {"local", {}, {}, why});
+        return local_store(folder, opts);
     }
 
     executor_type get_executor() const { return executor_; }

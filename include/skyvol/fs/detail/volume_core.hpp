@@ -49,29 +49,6 @@
 
 namespace skyvol {
 
-/// One entry of a directory listing. Its status comes from the listing itself: type, size and
-/// time are right; permissions and owner are the defaults unless the volume already knew the
-/// path (ask `volume::status` for the stored ones).
-class directory_entry {
-public:
-    directory_entry() = default;
-    directory_entry(std::string path, file_status status)
-        : path_(std::move(path))
-        , status_(std::move(status)) {}
-
-    const std::string& path() const noexcept { return path_; }
-    std::string_view filename() const noexcept { return name_of(path_); }
-    std::uint64_t size() const noexcept { return status_.size; }
-    bool is_directory() const noexcept { return status_.is_directory(); }
-    bool is_regular_file() const noexcept { return status_.is_regular_file(); }
-    bool is_symlink() const noexcept { return status_.is_symlink(); }
-    const file_status& status() const noexcept { return status_; }
-
-private:
-    std::string path_;
-    file_status status_;
-};
-
 namespace detail {
 
 /// A file open for writing: a local staging copy that becomes the object at commit.
@@ -81,6 +58,8 @@ struct staged_file {
     unique_fd fd;
     file_status status; ///< owner and permissions to record; size and mtime set at commit
     std::uint64_t size = 0;
+    bool created = false;    ///< nothing was at the path when it was opened
+    bool keep_mtime = false; ///< utimens while open: commit keeps status.mtime, not the time
 };
 
 /// Which read cache a volume uses (from its cache policy type).
@@ -328,6 +307,7 @@ public:
         if (!staged->fd) fail(last_error());
         staged->status = existing.exists() ? existing : new_status(file_type::regular);
         staged->status.type = file_type::regular;
+        staged->created = !existing.exists();
         if (existing.exists() && keep_content) {
             bool copied = false;
             if (journal_)
@@ -357,7 +337,7 @@ public:
         file_status st = staged->status;
         st.type = file_type::regular;
         st.size = staged->size;
-        st.mtime = std::chrono::system_clock::now();
+        if (!staged->keep_mtime) st.mtime = std::chrono::system_clock::now();
         put_options put;
         put.metadata = metadata_of(st);
         const std::string key = key_of(staged->path);
@@ -431,8 +411,10 @@ public:
         }
     }
 
-    /// mkdir; with `parents`, mkdir -p (existing directories are fine).
-    boost::asio::awaitable<void> make_directory(std::string path, bool parents) {
+    /// mkdir; with `parents`, mkdir -p (existing directories are fine). New directories get
+    /// `permissions`, or the default.
+    boost::asio::awaitable<void> make_directory(std::string path, bool parents,
+                                                std::optional<std::uint32_t> permissions) {
         if (path.empty()) {
             if (parents) co_return;
             fail(errc::already_exists);
@@ -443,10 +425,11 @@ public:
             fail(errc::already_exists);
         }
         if (parents)
-            co_await make_directory(std::string(parent_of(path)), true);
+            co_await make_directory(std::string(parent_of(path)), true, permissions);
         else
             co_await require_parent_directory(path);
         file_status st = new_status(file_type::directory);
+        if (permissions) st.permissions = *permissions & 07777;
         put_options put;
         put.content_type = "application/x-directory";
         put.metadata = metadata_of(st);
@@ -557,6 +540,21 @@ public:
     /// chmod/chown/utimens: rewrites the object's metadata in place (a self-copy).
     template <class Change>
     boost::asio::awaitable<void> change_attributes(std::string path, Change change) {
+        // A file open for writing takes the change at its commit (fchmod, futimens while
+        // writing); one that did not exist before has nothing in the bucket to change yet.
+        bool only_staged = false;
+        {
+            std::lock_guard lock(open_mutex_);
+            auto range = open_files_.equal_range(path);
+            for (auto it = range.first; it != range.second; ++it) {
+                staged_file& open = *it->second;
+                const auto before = open.status.mtime;
+                change(open.status);
+                if (open.status.mtime != before) open.keep_mtime = true;
+                only_staged = only_staged || open.created;
+            }
+        }
+        if (only_staged) co_return;
         co_await drain_within(path);
         file_status st = co_await stat(path);
         if (!st.exists()) fail(errc::not_found);

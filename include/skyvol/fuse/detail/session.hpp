@@ -1,0 +1,215 @@
+#ifndef SKYVOL_FUSE_DETAIL_SESSION_HPP
+#define SKYVOL_FUSE_DETAIL_SESSION_HPP
+
+/// @file
+/// One kernel mount: checks the mount point, mounts, runs libfuse's multi-threaded loop on a
+/// thread of its own, and takes it all down again.
+
+#include <skyvol/error.hpp>
+#include <skyvol/fuse/detail/filesystem.hpp>
+#include <skyvol/fuse/detail/fuse_api.hpp>
+#include <skyvol/fuse/options.hpp>
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace skyvol::fuse::detail {
+
+/// Mount points are listed in /proc/self/mountinfo with octal escapes for space, tab, newline
+/// and backslash.
+inline std::string unescape_mountinfo(const std::string& field) {
+    std::string out;
+    for (std::size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size()) {
+            const std::string digits = field.substr(i + 1, 3);
+            if (digits.find_first_not_of("01234567") == std::string::npos) {
+                out += static_cast<char>(std::stoi(digits, nullptr, 8));
+                i += 3;
+                continue;
+            }
+        }
+        out += field[i];
+    }
+    return out;
+}
+
+/// The file system type mounted at `path` ("fuse.skyvol", "ext4"...), or empty if none is.
+inline std::string mounted_type(const std::string& path) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line, found;
+    while (std::getline(in, line)) {
+        // id parent major:minor root mount-point options [optional...] - type source super
+        std::vector<std::string> fields;
+        std::size_t start = 0;
+        while (start <= line.size()) {
+            const std::size_t end = std::min(line.find(' ', start), line.size());
+            fields.push_back(line.substr(start, end - start));
+            start = end + 1;
+        }
+        if (fields.size() < 7 || unescape_mountinfo(fields[4]) != path) continue;
+        for (std::size_t i = 6; i + 1 < fields.size(); ++i)
+            if (fields[i] == "-") found = fields[i + 1]; // the last mount there wins
+    }
+    return found;
+}
+
+/// Checks that `path` can take a mount; its absolute form goes to `absolute`.
+inline std::error_code check_mount_point(const std::string& path, bool nonempty,
+                                         std::string& absolute) {
+    char resolved[PATH_MAX];
+    if (!::realpath(path.c_str(), resolved)) {
+        if (errno == ENOTCONN) return std::make_error_code(std::errc::not_connected); // stale
+        return errno == ENOENT ? make_error_code(errc::not_found)
+                               : std::error_code(errno, std::system_category());
+    }
+    absolute = resolved;
+    struct stat st;
+    if (::stat(resolved, &st) != 0) return std::error_code(errno, std::system_category());
+    if (!S_ISDIR(st.st_mode)) return make_error_code(errc::not_a_directory);
+    if (!mounted_type(absolute).empty())
+        return std::make_error_code(std::errc::device_or_resource_busy);
+    if (!nonempty) {
+        DIR* dir = ::opendir(resolved);
+        if (!dir) return std::error_code(errno, std::system_category());
+        bool empty = true;
+        while (dirent* e = ::readdir(dir))
+            if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+                empty = false;
+                break;
+            }
+        ::closedir(dir);
+        if (!empty) return make_error_code(errc::not_empty);
+    }
+    return {};
+}
+
+/// A sentence for what `check_mount_point` or mounting found wrong with `path`.
+inline std::string mount_point_problem(const std::error_code& ec, const std::string& path) {
+    if (ec == std::errc::not_connected)
+        return "mount point '" + path +
+               "' is a stale mount whose process died; run `skyvol unmount " + path + "` first";
+    if (ec == errc::not_found) return "mount point '" + path + "' does not exist";
+    if (ec == errc::not_a_directory) return "mount point '" + path + "' is not a directory";
+    if (ec == std::errc::device_or_resource_busy)
+        return "'" + path + "' is already a mount point; unmount it first";
+    if (ec == errc::not_empty)
+        return "mount point '" + path +
+               "' is not empty (its files would be hidden; pass -o nonempty to mount anyway)";
+    return "cannot mount at '" + path + "': " + ec.message();
+}
+
+class session {
+public:
+    session(std::unique_ptr<filesystem_base> fs, std::string mountpoint,
+            const mount_options& options, std::error_code& ec)
+        : fs_(std::move(fs)) {
+        ec = check_mount_point(mountpoint, options.nonempty, mountpoint_);
+        if (ec) return;
+        const std::string source = options.source.empty() ? std::string("skyvol") : options.source;
+        std::string o = "subtype=skyvol,fsname=" + escape(source);
+        if (fs_->read_only()) o += ",ro";
+        if (options.allow_other) o += ",allow_other";
+        if (options.default_permissions) o += ",default_permissions";
+        for (const auto& extra : options.extra)
+            o += "," + escape(extra);
+        std::vector<std::string> argv_text = {"skyvol", "-o", o};
+        std::vector<char*> argv;
+        for (auto& a : argv_text)
+            argv.push_back(a.data());
+        fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+        const fuse_lowlevel_ops& ops = fs_->operations();
+        se_ = fuse_session_new(&args, &ops, sizeof ops, fs_.get());
+        fuse_opt_free_args(&args);
+        if (!se_) {
+            ec = errc::invalid_config; // libfuse printed which option it refused
+            return;
+        }
+        if (fuse_session_mount(se_, mountpoint_.c_str()) != 0) {
+            fuse_session_destroy(se_);
+            se_ = nullptr;
+            ec = std::make_error_code(std::errc::operation_not_permitted);
+            return;
+        }
+        const unsigned max_threads = std::max(1u, options.max_threads);
+        loop_ = std::thread([this, max_threads] {
+            fuse_loop_config* config = fuse_loop_cfg_create();
+            fuse_loop_cfg_set_max_threads(config, max_threads);
+            fuse_loop_cfg_set_idle_threads(config, std::min(max_threads, 4u));
+            fuse_session_loop_mt(se_, config);
+            fuse_loop_cfg_destroy(config);
+            std::lock_guard lock(mutex_);
+            ended_ = true;
+            ended_cv_.notify_all();
+        });
+    }
+
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+    ~session() {
+        std::error_code ignored;
+        stop(false, ignored);
+    }
+
+    const std::string& mountpoint() const noexcept { return mountpoint_; }
+
+    /// True until the mount ends (unmounted here or from outside).
+    bool running() const {
+        std::lock_guard lock(mutex_);
+        return se_ && !ended_;
+    }
+
+    /// Waits until the mount ends, or `timeout` passes; true if it ended.
+    bool wait(std::chrono::milliseconds timeout = std::chrono::milliseconds::max()) {
+        std::unique_lock lock(mutex_);
+        if (timeout == std::chrono::milliseconds::max()) {
+            ended_cv_.wait(lock, [&] { return ended_ || !se_; });
+            return true;
+        }
+        return ended_cv_.wait_for(lock, timeout, [&] { return ended_ || !se_; });
+    }
+
+    /// Flushes (with `flush_first`), then unmounts and ends the loop. `ec` is the flush's
+    /// error: the mount ends anyway and what was not uploaded stays in the cache folder.
+    void stop(bool flush_first, std::error_code& ec) {
+        ec.clear();
+        if (!se_) return;
+        if (flush_first && running()) fs_->flush(ec);
+        fuse_session_exit(se_);
+        fuse_session_unmount(se_);
+        if (loop_.joinable()) loop_.join();
+        fuse_session_destroy(se_);
+        se_ = nullptr;
+    }
+
+private:
+    /// libfuse splits -o at commas; a backslash keeps one.
+    static std::string escape(const std::string& text) {
+        std::string out;
+        for (char c : text) {
+            if (c == ',' || c == '\\') out += '\\';
+            out += c;
+        }
+        return out;
+    }
+
+    std::unique_ptr<filesystem_base> fs_;
+    std::string mountpoint_;
+    fuse_session* se_ = nullptr;
+    std::thread loop_;
+    mutable std::mutex mutex_;
+    std::condition_variable ended_cv_;
+    bool ended_ = false;
+};
+
+} // namespace skyvol::fuse::detail
+
+#endif

@@ -1,0 +1,237 @@
+#ifndef SKYVOL_TOOL_REQUESTS_HPP
+#define SKYVOL_TOOL_REQUESTS_HPP
+
+// What `skyvol mount` is asked to do, from its arguments or a spec file, and the checks that
+// run before anything is mounted. Every problem is a sentence that names the mount.
+
+#include <skyvol/fuse/detail/session.hpp>
+#include <skyvol/fuse/options.hpp>
+#include <skyvol/store/local_store.hpp>
+#include <skyvol/uri.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace skyvol::tool {
+
+enum class mode_name { read_only, write_through, copy, write_back };
+
+inline bool parse_mode(std::string_view text, mode_name& out) {
+    if (text == "read-only" || text == "readonly" || text == "ro")
+        out = mode_name::read_only;
+    else if (text == "mount" || text == "write-through")
+        out = mode_name::write_through;
+    else if (text == "copy")
+        out = mode_name::copy;
+    else if (text == "mount-cached" || text == "write-back")
+        out = mode_name::write_back;
+    else
+        return false;
+    return true;
+}
+
+inline std::string_view to_string(mode_name m) {
+    switch (m) {
+    case mode_name::read_only:
+        return "read-only";
+    case mode_name::write_through:
+        return "mount";
+    case mode_name::copy:
+        return "copy";
+    case mode_name::write_back:
+        return "mount-cached";
+    }
+    return "?";
+}
+
+struct mount_request {
+    std::string label; ///< "mount 2 (/data)" in a spec, empty on the command line
+    std::string source;
+    std::string path;
+    mode_name mode = mode_name::write_through;
+    std::string prefix;
+    std::string cache_dir;
+    std::string endpoint;
+    std::vector<std::string> option_strings; ///< each a -o string
+    fuse::mount_options mount;               ///< filled by validate()
+    std::string folder;                      ///< the local store's folder, filled by validate()
+};
+
+/// The cache folder a write-back mount uses when none is given: one per source and prefix, so
+/// that the next mount of the same data finds what a crash left behind.
+inline std::string default_cache_dir(const mount_request& r) {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    std::filesystem::path base = xdg && *xdg     ? std::filesystem::path(xdg)
+                                 : home && *home ? std::filesystem::path(home) / ".cache"
+                                                 : std::filesystem::path("/var/cache");
+    const std::size_t h = std::hash<std::string>{}(r.source + '\n' + r.prefix);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx", h);
+    return (base / "skyvol" / hex).string();
+}
+
+/// Checks one request without changing anything; fills `mount` and `folder`. Empty if fine.
+inline std::string validate(mount_request& r) {
+    const std::string who = r.label.empty() ? std::string() : r.label + ": ";
+    if (r.source.empty()) return who + "no source URI given";
+    if (r.path.empty()) return who + "no mount point given";
+    std::string why;
+    std::error_code ec;
+    const store_uri uri = parse_store_uri(r.source, why, ec);
+    if (ec) return who + why;
+    if (uri.scheme == "file") {
+        r.folder = local_store::folder_of(r.source, why, ec);
+        if (ec) return who + why;
+        std::error_code fec;
+        if (!std::filesystem::is_directory(r.folder, fec))
+            return who + "bucket folder '" + r.folder + "' does not exist or is not a folder";
+        if (!r.endpoint.empty())
+            return who + "--endpoint applies to object-store URIs, not file://";
+    } else {
+        return who + "unsupported URI scheme '" + uri.scheme +
+               "://' (this build mounts file:///folder)";
+    }
+    if (!r.prefix.empty() && validate_key(r.prefix + (r.prefix.ends_with('/') ? "" : "/")))
+        return who + "prefix '" + r.prefix + "' is not a valid object key prefix";
+    for (const std::string& o : r.option_strings) {
+        std::string bad;
+        fuse::parse_mount_options(o, r.mount, bad, ec);
+        if (ec) return who + "unknown or malformed mount option '" + bad + "'";
+    }
+    if (r.mount.read_only &&
+        (r.mode == mode_name::write_through || r.mode == mode_name::write_back))
+        return who + "option 'ro' contradicts mode '" + std::string(to_string(r.mode)) +
+               "'; use --mode read-only";
+    r.mount.source = r.source;
+    if (r.mode == mode_name::write_back && r.cache_dir.empty()) r.cache_dir = default_cache_dir(r);
+    std::string absolute;
+    ec = fuse::detail::check_mount_point(r.path, r.mount.nonempty, absolute);
+    if (ec) return who + fuse::detail::mount_point_problem(ec, r.path);
+    r.path = absolute;
+    return {};
+}
+
+/// Reads a spec file: `{"mounts": [{"path", "source", "mode", "read_only", "prefix",
+/// "cache_dir", "endpoint", "options"}...]}` or the bare array. Empty `error` if fine.
+inline std::vector<mount_request> read_spec(const std::string& file, std::string& error) {
+    std::vector<mount_request> out;
+    std::ifstream in(file);
+    if (!in) {
+        error = "cannot read spec file '" + file + "'";
+        return out;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::system::error_code jec;
+    const boost::json::value doc = boost::json::parse(text.str(), jec);
+    if (jec) {
+        error = "spec file '" + file + "' is not valid JSON: " + jec.message();
+        return out;
+    }
+    const boost::json::array* mounts = doc.if_array();
+    if (!mounts && doc.is_object())
+        if (auto* m = doc.as_object().if_contains("mounts")) mounts = m->if_array();
+    if (!mounts) {
+        error = "spec file '" + file + "' must hold an array of mounts, or {\"mounts\": [...]}";
+        return out;
+    }
+    std::set<std::string> paths;
+    std::size_t index = 0;
+    for (const boost::json::value& item : *mounts) {
+        ++index;
+        mount_request r;
+        r.label = "mount " + std::to_string(index);
+        const boost::json::object* o = item.if_object();
+        if (!o) {
+            error = r.label + ": must be an object";
+            return {};
+        }
+        if (auto* p = o->if_contains("path"); p && p->is_string())
+            r.label += " (" + std::string(p->as_string()) + ")";
+        auto text_of = [&](const char* key, std::string& into) {
+            const boost::json::value* v = o->if_contains(key);
+            if (!v) return true;
+            if (!v->is_string()) {
+                error = r.label + ": '" + key + "' must be a string";
+                return false;
+            }
+            into = std::string(v->as_string());
+            return true;
+        };
+        for (const auto& kv : *o) {
+            static const std::set<std::string> known = {"path",      "source", "mode",
+                                                        "read_only", "prefix", "cache_dir",
+                                                        "endpoint",  "options"};
+            if (!known.count(std::string(kv.key()))) {
+                error = r.label + ": unknown key '" + std::string(kv.key()) + "'";
+                return {};
+            }
+        }
+        std::string mode_text;
+        if (!text_of("path", r.path) || !text_of("source", r.source) ||
+            !text_of("mode", mode_text) || !text_of("prefix", r.prefix) ||
+            !text_of("cache_dir", r.cache_dir) || !text_of("endpoint", r.endpoint))
+            return {};
+        bool read_only = false;
+        if (auto* v = o->if_contains("read_only")) {
+            if (!v->is_bool()) {
+                error = r.label + ": 'read_only' must be true or false";
+                return {};
+            }
+            read_only = v->as_bool();
+        }
+        if (mode_text.empty())
+            r.mode = read_only ? mode_name::read_only : mode_name::write_through;
+        else if (!parse_mode(mode_text, r.mode)) {
+            error = r.label + ": unknown mode '" + mode_text +
+                    "' (read-only, mount, copy or mount-cached)";
+            return {};
+        }
+        if (read_only && (r.mode == mode_name::write_through || r.mode == mode_name::write_back)) {
+            error = r.label + ": read_only is true but mode '" + std::string(to_string(r.mode)) +
+                    "' writes to the bucket";
+            return {};
+        }
+        if (auto* v = o->if_contains("options")) {
+            if (v->is_string()) {
+                r.option_strings.emplace_back(v->as_string());
+            } else if (v->is_array()) {
+                for (const auto& each : v->as_array()) {
+                    if (!each.is_string()) {
+                        error = r.label + ": 'options' must hold strings";
+                        return {};
+                    }
+                    r.option_strings.emplace_back(each.as_string());
+                }
+            } else {
+                error = r.label + ": 'options' must be a string or an array of strings";
+                return {};
+            }
+        }
+        if (std::string problem = validate(r); !problem.empty()) {
+            error = problem;
+            return {};
+        }
+        if (!paths.insert(r.path).second) {
+            error = r.label + ": mount point '" + r.path + "' appears twice";
+            return {};
+        }
+        out.push_back(std::move(r));
+    }
+    if (out.empty()) error = "spec file '" + file + "' lists no mounts";
+    return out;
+}
+
+} // namespace skyvol::tool
+
+#endif
