@@ -201,20 +201,24 @@ public:
 
 private:
     /// Commits a copy of what is staged now; this file stays open on its own staging copy.
+    /// (A plain lambda around a coroutine function: a coroutine lambda's captures would die
+    /// with the lambda, before the coroutine ends.)
     auto snapshot() {
-        return [core = core_, source = staged_]() -> boost::asio::awaitable<void> {
-            auto copy = co_await core->open_for_write(source->path, true, false, false);
-            const std::error_code copy_ec = copy_content(source->fd.get(), copy->fd.get());
-            if (copy_ec) {
-                core->discard(copy);
-                fail(copy_ec);
-            }
-            copy->size = source->size;
-            copy->status = source->status;
-            copy->keep_mtime = source->keep_mtime;
-            co_await core->commit_or_discard(copy);
-            source->created = false; // the bucket has it now: attribute changes go there too
-        };
+        return [core = core_, source = staged_] { return commit_copy(core, source); };
+    }
+    static boost::asio::awaitable<void> commit_copy(std::shared_ptr<Core> core,
+                                                    std::shared_ptr<staged_file> source) {
+        auto copy = co_await core->open_for_write(source->path, true, false, false);
+        const std::error_code copy_ec = copy_content(source->fd.get(), copy->fd.get());
+        if (copy_ec) {
+            core->discard(copy);
+            fail(copy_ec);
+        }
+        copy->size = source->size;
+        copy->status = source->status;
+        copy->keep_mtime = source->keep_mtime;
+        co_await core->commit_or_discard(copy);
+        source->created = false; // the bucket has it now: attribute changes go there too
     }
 
     std::shared_ptr<Core> core_;
@@ -491,10 +495,8 @@ public:
         std::string target = normalize_path(to, ec);
         return start<void(detail::asio_error_code)>(
             from, std::forward<CompletionToken>(token),
-            [target, ec](std::shared_ptr<core_type> c,
-                         std::string p) -> boost::asio::awaitable<void> {
-                if (ec) detail::fail(ec);
-                co_await c->rename(std::move(p), target);
+            [target, ec](std::shared_ptr<core_type> c, std::string p) {
+                return checked(ec, c->rename(std::move(p), target));
             });
     }
     /// rename(2): files and directories; replaces a file, or an empty directory by a directory.

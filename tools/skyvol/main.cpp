@@ -42,6 +42,7 @@ using tool::mount_request;
 constexpr const char* usage_text = R"(usage:
   skyvol mount URI PATH [--mode MODE] [--prefix P] [--cache-dir D] [--endpoint URL]
                [-o OPTS]... [--foreground] [--log-file F] [--log-level L]
+               [--write-back-delay SECONDS]
   skyvol mount --spec FILE [--log-file F] [--log-level L]
   skyvol unmount PATH [--timeout SECONDS]
   skyvol --version
@@ -102,6 +103,8 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
     options.prefix = r.prefix;
     options.io_threads = 4;
     if (!r.cache_dir.empty()) options.cache_dir = r.cache_dir;
+    options.write_back_delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(r.write_back_delay));
     if constexpr (Mode::local_copy)
         options.on_copy_progress =
             [&log, last = std::chrono::steady_clock::time_point()](const copy_progress& p) mutable {
@@ -323,7 +326,14 @@ int mount_command(std::vector<std::string> args) {
             ok = value(r.option_strings.emplace_back());
         else if (a.starts_with("-o") && a.size() > 2)
             r.option_strings.push_back(a.substr(2));
-        else if (a == "--spec")
+        else if (a == "--write-back-delay") {
+            std::string seconds;
+            char* end = nullptr;
+            ok = value(seconds);
+            r.write_back_delay = ok ? std::strtod(seconds.c_str(), &end) : 0;
+            if (ok && (*end != '\0' || !(r.write_back_delay >= 0) || r.write_back_delay > 86400))
+                return fail("--write-back-delay takes seconds (0 to 86400), not '" + seconds + "'");
+        } else if (a == "--spec")
             ok = value(spec);
         else if (a == "--log-file")
             ok = value(log_file);

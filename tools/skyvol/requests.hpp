@@ -61,6 +61,7 @@ struct mount_request {
     std::string prefix;
     std::string cache_dir;
     std::string endpoint;
+    double write_back_delay = 0; ///< seconds a closed file waits before its upload starts
     std::vector<std::string> option_strings; ///< each a -o string
     fuse::mount_options mount;               ///< filled by validate()
     std::string folder;                      ///< the local store's folder, filled by validate()

@@ -1,0 +1,690 @@
+// Real kernel mounts of volumes on the local store, through the `skyvol` tool and through the
+// library's RAII mount: file trees copied in and read back, POSIX operations, read-only modes,
+// two mounts of one bucket, a killed daemon, busy and bad mount points, and a randomised
+// exerciser checked against a model after every step.
+
+#include "support/mounts.hpp"
+#include "support/temp_dir.hpp"
+#include "support/tree_model.hpp"
+
+#include <skyvol/fuse/mount.hpp>
+#include <skyvol/mount.hpp>
+#include <skyvol/store/local_store.hpp>
+#include <skyvol/volume.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace skyvol::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void spit(const fs::path& p, const std::string& data) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << data;
+    out.close();
+    REQUIRE(out.good());
+}
+
+/// 1,000 files of 0 bytes to 64 MiB in nested folders; the big ones are few.
+void make_tree(const fs::path& root, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::size_t> sizes(1000);
+    for (auto& s : sizes)
+        s = rng() % 5 == 0 ? 0 : rng() % (64 * 1024);
+    sizes[1] = 64u << 20;
+    sizes[2] = 16u << 20;
+    sizes[3] = (8u << 20) + 17;
+    for (int i = 4; i < 12; ++i)
+        sizes[static_cast<std::size_t>(i)] = (1u << 20) + rng() % (2u << 20);
+    std::string block(64u << 20, '\0');
+    for (auto& c : block)
+        c = static_cast<char>(rng());
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        const fs::path dir = root / ("d" + std::to_string(i % 7)) / ("e" + std::to_string(i % 3));
+        fs::create_directories(dir);
+        std::ofstream out(dir / ("f" + std::to_string(i) + ".bin"), std::ios::binary);
+        out.write(block.data() + (i * 4099) % 1024,
+                  static_cast<std::streamsize>(std::min(sizes[i], block.size() - 1024)));
+    }
+}
+
+int errno_of(int result) {
+    return result < 0 ? errno : 0;
+}
+
+/// Every mutation a program can try; each must fail with EROFS on a read-only mount.
+void require_every_mutation_refused(const fs::path& m, const std::string& existing) {
+    const std::string file = (m / existing).string(), fresh = (m / "new.txt").string();
+    CHECK(errno_of(::open(fresh.c_str(), O_CREAT | O_WRONLY, 0644)) == EROFS);
+    CHECK(errno_of(::open(file.c_str(), O_WRONLY)) == EROFS);
+    CHECK(errno_of(::open(file.c_str(), O_RDWR | O_APPEND)) == EROFS);
+    CHECK(errno_of(::truncate(file.c_str(), 0)) == EROFS);
+    CHECK(errno_of(::unlink(file.c_str())) == EROFS);
+    CHECK(errno_of(::mkdir((m / "dir").c_str(), 0755)) == EROFS);
+    CHECK(errno_of(::rmdir((m / "sub").c_str())) == EROFS);
+    CHECK(errno_of(::rename(file.c_str(), fresh.c_str())) == EROFS);
+    CHECK(errno_of(::symlink("x", fresh.c_str())) == EROFS);
+    CHECK(errno_of(::chmod(file.c_str(), 0600)) == EROFS);
+    CHECK(errno_of(::utimensat(AT_FDCWD, file.c_str(), nullptr, 0)) == EROFS);
+    CHECK(errno_of(::mknod(fresh.c_str(), S_IFREG | 0644, 0)) == EROFS);
+}
+
+/// Files written through a mount: modes, times, symlinks, renames, truncation, appends, fsync.
+void exercise_posix(const fs::path& m) {
+    // rename of a file and of a directory with content
+    spit(m / "one.txt", "first");
+    REQUIRE(errno_of(::rename((m / "one.txt").c_str(), (m / "two.txt").c_str())) == 0);
+    CHECK_FALSE(fs::exists(m / "one.txt"));
+    CHECK(slurp(m / "two.txt") == "first");
+    fs::create_directories(m / "dir/inner");
+    spit(m / "dir/inner/x", "x");
+    spit(m / "dir/y", "y");
+    REQUIRE(::rename((m / "dir").c_str(), (m / "moved").c_str()) == 0);
+    CHECK(slurp(m / "moved/inner/x") == "x");
+    CHECK(slurp(m / "moved/y") == "y");
+    CHECK_FALSE(fs::exists(m / "dir"));
+    // RENAME_NOREPLACE refuses an existing target
+    spit(m / "three.txt", "3");
+    CHECK(errno_of(::renameat2(AT_FDCWD, (m / "two.txt").c_str(), AT_FDCWD,
+                               (m / "three.txt").c_str(), RENAME_NOREPLACE)) == EEXIST);
+    CHECK(slurp(m / "three.txt") == "3");
+    // mkdir / rmdir / unlink
+    REQUIRE(::mkdir((m / "empty").c_str(), 0750) == 0);
+    CHECK(errno_of(::mkdir((m / "empty").c_str(), 0750)) == EEXIST);
+    CHECK(errno_of(::rmdir((m / "moved").c_str())) == ENOTEMPTY);
+    CHECK(errno_of(::unlink((m / "moved").c_str())) == EISDIR);
+    REQUIRE(::rmdir((m / "empty").c_str()) == 0);
+    REQUIRE(::unlink((m / "three.txt").c_str()) == 0);
+    CHECK_FALSE(fs::exists(m / "three.txt"));
+    CHECK(errno_of(::unlink((m / "three.txt").c_str())) == ENOENT);
+    // truncate shorter and longer, append, fsync
+    spit(m / "t.txt", "0123456789");
+    REQUIRE(::truncate((m / "t.txt").c_str(), 4) == 0);
+    CHECK(slurp(m / "t.txt") == "0123");
+    REQUIRE(::truncate((m / "t.txt").c_str(), 6) == 0);
+    CHECK(slurp(m / "t.txt") == std::string("0123\0\0", 6));
+    {
+        std::ofstream out(m / "t.txt", std::ios::app | std::ios::binary);
+        out << "end";
+    }
+    CHECK(slurp(m / "t.txt") == std::string("0123\0\0end", 9));
+    const int fd = ::open((m / "synced").c_str(), O_CREAT | O_WRONLY | O_EXCL, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, "durable", 7) == 7);
+    REQUIRE(::fsync(fd) == 0);
+    REQUIRE(::write(fd, "!", 1) == 1);
+    REQUIRE(::close(fd) == 0);
+    CHECK(slurp(m / "synced") == "durable!");
+    CHECK(errno_of(::open((m / "synced").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600)) == EEXIST);
+    // symlinks
+    REQUIRE(::symlink("two.txt", (m / "link").c_str()) == 0);
+    char target[64] = {};
+    REQUIRE(::readlink((m / "link").c_str(), target, sizeof target) == 7);
+    CHECK(std::string(target) == "two.txt");
+    CHECK(slurp(m / "link") == "first");
+    // stored mode and time
+    spit(m / "stamped", "s");
+    REQUIRE(::chmod((m / "stamped").c_str(), 0640) == 0);
+    timespec times[2] = {{1577934245, 0}, {1577934245, 0}}; // 2020-01-02 03:04:05 UTC
+    REQUIRE(::utimensat(AT_FDCWD, (m / "stamped").c_str(), times, 0) == 0);
+}
+
+/// What exercise_posix left, as seen after a remount: the bucket kept it all.
+void check_posix_results(const fs::path& m) {
+    CHECK(slurp(m / "two.txt") == "first");
+    CHECK(slurp(m / "moved/inner/x") == "x");
+    CHECK(slurp(m / "t.txt") == std::string("0123\0\0end", 9));
+    CHECK(slurp(m / "synced") == "durable!");
+    CHECK(fs::read_symlink(m / "link") == "two.txt");
+    struct stat st;
+    REQUIRE(::stat((m / "stamped").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0640);
+    CHECK(st.st_mtim.tv_sec == 1577934245);
+    REQUIRE(::stat((m / "synced").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    REQUIRE(::lstat((m / "link").c_str(), &st) == 0);
+    CHECK(S_ISLNK(st.st_mode));
+    const std::string listing = run("ls -l " + quoted(m / "stamped")).output;
+    CHECK(listing.find("-rw-r-----") == 0);
+    CHECK(listing.find("2020") != std::string::npos);
+    CHECK_FALSE(fs::exists(m / "three.txt"));
+    CHECK_FALSE(fs::exists(m / "empty"));
+}
+
+void tree_round_trip(const std::string& mode) {
+    temp_dir dir("skyvol-fuse");
+    const fs::path source = dir.path() / "source", bucket = dir.path() / "bucket";
+    make_tree(source, 7);
+    fs::create_directories(bucket);
+    const std::string cache = "--cache-dir " + quoted(dir.path() / "cache");
+    const std::string want = checksums(source);
+    {
+        tool_mount m(bucket, dir.path() / "mnt", mode, cache);
+        REQUIRE(m.ok());
+        INFO(m.result().output);
+        const auto copy = run("cp -r " + quoted(source) + " " + quoted(m / "tree"));
+        INFO(copy.output);
+        REQUIRE(copy.status == 0);
+        CHECK(checksums(m / "tree") == want);
+        exercise_posix(m.path());
+        check_posix_results(m.path());
+        const auto gone = m.unmount();
+        INFO(gone.output);
+        REQUIRE(gone.status == 0);
+        CHECK_FALSE(is_mounted(m.path()));
+    }
+    // In the bucket itself, and through a fresh read-only mount.
+    CHECK(checksums(bucket / "tree") == want);
+    tool_mount again(bucket, dir.path() / "mnt", "read-only");
+    REQUIRE(again.ok());
+    CHECK(checksums(again / "tree") == want);
+    check_posix_results(again.path());
+}
+
+/// POSIX resolves a path's parents before anything else: a missing one is ENOENT, a file on
+/// the way is ENOTDIR.
+std::error_code parents_of(const tree_model& model, const std::string& p) {
+    for (std::size_t slash = p.find('/'); slash != std::string::npos;
+         slash = p.find('/', slash + 1)) {
+        const std::string prefix = p.substr(0, slash);
+        if (!model.exists(prefix)) return errc::not_found;
+        if (!model.is_dir(prefix)) return errc::not_a_directory;
+    }
+    return {};
+}
+
+int errno_of(const std::error_code& ec) {
+    return to_errno(ec);
+}
+
+/// Reads a whole file through the kernel; errno on failure.
+int read_all(const fs::path& p, std::string& out) {
+    out.clear();
+    const int fd = ::open(p.c_str(), O_RDONLY);
+    if (fd < 0) return errno;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+        out.append(buffer, static_cast<std::size_t>(n));
+    const int err = n < 0 ? errno : 0;
+    ::close(fd);
+    return err;
+}
+
+int write_fd(int fd, const std::string& data, off_t offset, bool positioned) {
+    const ssize_t n = positioned ? ::pwrite(fd, data.data(), data.size(), offset)
+                                 : ::write(fd, data.data(), data.size());
+    return n == static_cast<ssize_t>(data.size()) ? 0 : errno;
+}
+
+/// open, write and close; the first errno on the way.
+int write_file(const fs::path& p, int flags, const std::string& data, off_t offset,
+               bool positioned) {
+    const int fd = ::open(p.c_str(), flags, 0644);
+    if (fd < 0) return errno;
+    int err = write_fd(fd, data, offset, positioned);
+    if (::close(fd) != 0 && err == 0) err = errno;
+    return err;
+}
+
+/// mkdir -p with the model's rule: a file on the way or at the end is EEXIST.
+int make_directories(const fs::path& root, const std::string& p) {
+    for (std::size_t end = 0; end != std::string::npos;) {
+        end = p.find('/', end + 1);
+        const fs::path at = root / p.substr(0, end);
+        if (::mkdir(at.c_str(), 0755) == 0) continue;
+        if (errno != EEXIST) return errno;
+        struct stat st;
+        if (::stat(at.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return EEXIST;
+    }
+    return 0;
+}
+
+void check_mounted_tree(const fs::path& root, const tree_model& model, const std::string& dir) {
+    std::vector<std::pair<std::string, bool>> seen;
+    for (const auto& e : fs::directory_iterator(root / dir))
+        seen.emplace_back(e.path().filename().string(), e.is_directory());
+    std::sort(seen.begin(), seen.end());
+    REQUIRE(seen == model.children(dir));
+    for (const auto& [name, is_dir] : seen) {
+        const std::string p = join_path(dir, name);
+        INFO(p);
+        if (is_dir) {
+            check_mounted_tree(root, model, p);
+        } else {
+            std::string got;
+            REQUIRE(read_all(root / p, got) == 0);
+            REQUIRE(got == model.content(p));
+        }
+    }
+}
+
+/// Random reads, writes, truncations, appends, renames and removals through a real mount,
+/// each checked against the model; then the bucket must hold the model's tree.
+void exercise_mount(const std::string& mode, unsigned seed, int operations) {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket";
+    fs::create_directories(bucket);
+    tree_model model;
+    std::mt19937 rng(seed);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    auto random_path = [&] {
+        static const char* names[] = {"a", "b", "c"};
+        std::string p = names[pick(3)];
+        for (int depth = pick(3); depth > 0; --depth)
+            p += std::string("/") + names[pick(3)];
+        return p;
+    };
+    auto random_data = [&] {
+        std::string d(static_cast<std::size_t>(pick(4) == 0 ? 0 : pick(300)), '\0');
+        for (auto& c : d)
+            c = static_cast<char>('a' + pick(26));
+        return d;
+    };
+    {
+        tool_mount m(bucket, dir.path() / "mnt", mode,
+                     "--cache-dir " + quoted(dir.path() / "cache"));
+        INFO(m.result().output);
+        REQUIRE(m.ok());
+        const fs::path root = m.path();
+        std::deque<std::string> recent; // shown on failure: what led there
+        for (int step = 0; step < operations; ++step) {
+            const std::string p = random_path();
+            const fs::path at = root / p;
+            const int op = pick(12);
+            std::ostringstream what;
+            what << mode << " seed " << seed << " step " << step << " op " << op << " path " << p;
+            INFO(what.str());
+            int got = 0;
+            std::error_code want = parents_of(model, p);
+            switch (op) {
+            case 0: {
+                const std::string data = random_data();
+                got = write_file(at, O_CREAT | O_WRONLY | O_TRUNC, data, 0, false);
+                if (!want) want = model.write(p, data);
+                break;
+            }
+            case 1: {
+                const std::string data = random_data() + "!";
+                got = write_file(at, O_CREAT | O_WRONLY | O_APPEND, data, 0, false);
+                if (!want) want = model.append(p, data);
+                break;
+            }
+            case 2: {
+                const std::string data = random_data() + "#";
+                const auto offset = static_cast<std::size_t>(pick(320));
+                got = write_file(at, O_RDWR, data, static_cast<off_t>(offset), true);
+                if (!want) want = model.write_at(p, offset, data);
+                break;
+            }
+            case 3: {
+                const auto size = static_cast<std::size_t>(pick(400));
+                got = errno_of(::truncate(at.c_str(), static_cast<off_t>(size)));
+                if (!want) want = model.resize(p, size);
+                break;
+            }
+            case 4:
+                got = errno_of(::mkdir(at.c_str(), 0755));
+                if (!want) want = model.mkdir(p);
+                break;
+            case 5:
+                got = make_directories(root, p);
+                want = model.mkdirs(p); // mkdir -p reports a file on the way as EEXIST
+                break;
+            case 6:
+                got = errno_of(::remove(at.c_str()));
+                if (!want) want = model.remove(p);
+                break;
+            case 7: {
+                const std::string to = random_path();
+                what << " to " << to;
+                got = errno_of(::rename(at.c_str(), (root / to).c_str()));
+                if (!want) want = parents_of(model, to);
+                if (!want && !model.exists(p)) want = errc::not_found;
+                // Linux refuses to rename onto an ancestor of the source with ENOTEMPTY,
+                // before looking at types.
+                if (!want && p != to && is_within(p, to) && !is_within(to, p))
+                    want = errc::not_empty;
+                if (!want) want = model.rename(p, to);
+                break;
+            }
+            case 8: {
+                std::string content;
+                got = read_all(at, content);
+                if (!want)
+                    want = !model.exists(p)  ? std::error_code(errc::not_found)
+                           : model.is_dir(p) ? std::error_code(errc::is_a_directory)
+                                             : std::error_code{};
+                if (!want && got == 0) REQUIRE(content == model.content(p));
+                break;
+            }
+            case 9: {
+                struct stat st;
+                got = errno_of(::lstat(at.c_str(), &st));
+                if (!want && !model.exists(p)) want = errc::not_found;
+                if (!want && got == 0) {
+                    REQUIRE(S_ISDIR(st.st_mode) == model.is_dir(p));
+                    if (model.is_file(p))
+                        REQUIRE(static_cast<std::size_t>(st.st_size) == model.content(p).size());
+                }
+                break;
+            }
+            case 10: {
+                std::size_t count = 0;
+                DIR* d = ::opendir(at.c_str());
+                got = d ? 0 : errno;
+                if (d) {
+                    while (dirent* e = ::readdir(d))
+                        count += std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..");
+                    ::closedir(d);
+                }
+                if (!want)
+                    want = !model.exists(p)   ? std::error_code(errc::not_found)
+                           : !model.is_dir(p) ? std::error_code(errc::not_a_directory)
+                                              : std::error_code{};
+                if (!want && got == 0) REQUIRE(count == model.children(p).size());
+                break;
+            }
+            default:
+                if (step % 500 == 0) check_mounted_tree(root, model, "");
+                continue;
+            }
+            INFO("mount said: " << std::strerror(got) << "; model said: " << want.message());
+            std::string history;
+            for (const auto& line : recent)
+                history += line + "\n";
+            INFO("before:\n" << history);
+            if (got != errno_of(want)) {
+                std::string nodes;
+                for (const auto& [path, content] : model.nodes())
+                    nodes += path + (content ? " (file)\n" : " (dir)\n");
+                UNSCOPED_INFO("model:\n"
+                              << nodes << "mount:\n"
+                              << run("cd " + quoted(root) + " && find . -ls").output);
+            }
+            REQUIRE(got == errno_of(want));
+            recent.push_back(what.str() + " -> " + std::strerror(got));
+            if (recent.size() > 80) recent.pop_front();
+        }
+        check_mounted_tree(root, model, "");
+        const auto done = m.unmount();
+        INFO(done.output);
+        REQUIRE(done.status == 0);
+    }
+    // The bucket itself, read by a volume that never saw the mount.
+    tool_mount fresh(bucket, dir.path() / "mnt", "read-only");
+    REQUIRE(fresh.ok());
+    check_mounted_tree(fresh.path(), model, "");
+}
+
+} // namespace
+
+TEST_CASE("fuse: 10000 random operations through a write-through mount match the model",
+          "[fuse][model]") {
+    exercise_mount("mount", 21, 10'000);
+}
+
+TEST_CASE("fuse: 10000 random operations through a write-back mount match the model",
+          "[fuse][model]") {
+    exercise_mount("mount-cached", 22, 10'000);
+}
+
+TEST_CASE("fuse: a 1000-file tree and POSIX operations through a write-through mount", "[fuse]") {
+    tree_round_trip("mount");
+}
+
+TEST_CASE("fuse: a 1000-file tree and POSIX operations through a write-back mount", "[fuse]") {
+    tree_round_trip("mount-cached");
+}
+
+TEST_CASE("fuse: read-only and copy mounts refuse every change with EROFS", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket";
+    fs::create_directories(bucket / "sub");
+    spit(bucket / "data.bin", std::string(3u << 20, 'd'));
+    spit(bucket / "sub/small.txt", "small");
+    // The store keeps its own housekeeping folder; no object may change.
+    const std::string list =
+        "find " + quoted(bucket) + " -path '*/.skyvol.sys' -prune -o -print | sort";
+    const std::string before = checksums(bucket) + run(list).output;
+    for (const std::string mode : {"read-only", "copy"}) {
+        INFO(mode);
+        tool_mount m(bucket, dir.path() / ("mnt-" + mode), mode,
+                     "--cache-dir " + quoted(dir.path() / ("cache-" + mode)));
+        INFO(m.result().output);
+        REQUIRE(m.ok());
+        CHECK(run("grep -F " + quoted(m.path()) + " /proc/self/mounts").output.find(" ro,") !=
+              std::string::npos);
+        CHECK(slurp(m / "data.bin") == std::string(3u << 20, 'd'));
+        CHECK(slurp(m / "sub/small.txt") == "small");
+        require_every_mutation_refused(m.path(), "data.bin");
+        REQUIRE(m.unmount().status == 0);
+    }
+    CHECK(checksums(bucket) + run(list).output == before);
+}
+
+TEST_CASE("fuse: a file closed on one write-through mount appears on another", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket";
+    fs::create_directories(bucket);
+    const std::string timeouts = "-o attr_timeout=0.5,entry_timeout=0.5";
+    tool_mount a(bucket, dir.path() / "a", "mount", timeouts);
+    tool_mount b(bucket, dir.path() / "b", "mount", timeouts);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK_FALSE(fs::exists(b / "shared.bin")); // b has looked and cached "not there"
+    std::string data(5u << 20, '\0');
+    std::mt19937 rng(3);
+    for (auto& c : data)
+        c = static_cast<char>(rng());
+    spit(a / "shared.bin", data);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500)); // both caches expire
+    CHECK(slurp(b / "shared.bin") == data);
+    // and a rewrite on b reaches a
+    spit(b / "shared.bin", "rewritten");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    CHECK(slurp(a / "shared.bin") == "rewritten");
+}
+
+TEST_CASE("fuse: a killed write-back daemon loses no closed file", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket", cache = dir.path() / "cache";
+    fs::create_directories(bucket);
+    std::vector<std::string> contents;
+    {
+        tool_mount m(bucket, dir.path() / "mnt", "mount-cached",
+                     "--cache-dir " + quoted(cache) + " --write-back-delay 3600");
+        REQUIRE(m.ok());
+        std::mt19937 rng(11);
+        for (int i = 0; i < 12; ++i) {
+            std::string data(static_cast<std::size_t>(i == 0 ? 0 : (rng() % (3u << 20))), '\0');
+            for (auto& c : data)
+                c = static_cast<char>(rng());
+            spit(m / ("f" + std::to_string(i)), data);
+            contents.push_back(data);
+        }
+        const int open_fd = ::open((m / "never-closed").c_str(), O_CREAT | O_WRONLY, 0644);
+        REQUIRE(open_fd >= 0);
+        REQUIRE(::write(open_fd, "partial", 7) == 7);
+        CHECK(m.pending() == 12);
+        const int pid = m.pid();
+        REQUIRE(pid > 1);
+        REQUIRE(::kill(pid, SIGKILL) == 0);
+        while (::kill(pid, 0) == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ::close(open_fd);
+        CHECK_FALSE(fs::exists(bucket / "f1")); // nothing was uploaded before the kill
+        const auto cleared = m.unmount();       // a stale mount: removed, nothing to flush
+        INFO(cleared.output);
+        CHECK(cleared.status == 0);
+        CHECK_FALSE(is_mounted(m.path()));
+    }
+    {
+        tool_mount m(bucket, dir.path() / "mnt", "mount-cached", "--cache-dir " + quoted(cache));
+        INFO(m.result().output);
+        REQUIRE(m.ok());
+        const auto done = m.unmount(); // waits for the recovered uploads
+        INFO(done.output);
+        REQUIRE(done.status == 0);
+    }
+    for (int i = 0; i < 12; ++i)
+        CHECK(slurp(bucket / ("f" + std::to_string(i))) == contents[static_cast<std::size_t>(i)]);
+    CHECK_FALSE(fs::exists(bucket / "never-closed"));
+}
+
+TEST_CASE("fuse: busy, mounted, non-empty and missing mount points give clear errors", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket";
+    fs::create_directories(bucket);
+    tool_mount m(bucket, dir.path() / "mnt", "mount-cached",
+                 "--cache-dir " + quoted(dir.path() / "cache"));
+    REQUIRE(m.ok());
+
+    SECTION("unmount while a file is open keeps the mount and the data") {
+        const int fd = ::open((m / "open.txt").c_str(), O_CREAT | O_WRONLY, 0644);
+        REQUIRE(fd >= 0);
+        REQUIRE(::write(fd, "still here", 10) == 10);
+        const auto busy = m.unmount();
+        CHECK(busy.status != 0);
+        CHECK(busy.output.find("busy") != std::string::npos);
+        CHECK(is_mounted(m.path()));
+        REQUIRE(::close(fd) == 0);
+        const auto done = m.unmount();
+        INFO(done.output);
+        REQUIRE(done.status == 0);
+        CHECK(slurp(bucket / "open.txt") == "still here");
+    }
+    SECTION("mounting over a mount") {
+        const auto again = run(skyvol_tool() + " mount file://" + bucket.string() + " " +
+                               quoted(m.path()) + " --mode mount");
+        CHECK(again.status != 0);
+        CHECK(again.output.find("already a mount point") != std::string::npos);
+    }
+    SECTION("a mount point that is not empty, or missing, or a file") {
+        fs::create_directories(dir.path() / "full");
+        spit(dir.path() / "full/keep", "k");
+        auto r = run(skyvol_tool() + " mount file://" + bucket.string() + " " +
+                     quoted(dir.path() / "full"));
+        CHECK(r.status != 0);
+        CHECK(r.output.find("not empty") != std::string::npos);
+        CHECK(slurp(dir.path() / "full/keep") == "k");
+        r = run(skyvol_tool() + " mount file://" + bucket.string() + " " +
+                quoted(dir.path() / "nowhere"));
+        CHECK(r.output.find("does not exist") != std::string::npos);
+        r = run(skyvol_tool() + " mount file://" + bucket.string() + " " +
+                quoted(dir.path() / "full/keep"));
+        CHECK(r.output.find("not a directory") != std::string::npos);
+    }
+    SECTION("bad URIs, modes and options name the problem") {
+        fs::create_directories(dir.path() / "free");
+        const std::string at = " " + quoted(dir.path() / "free");
+        auto r = run(skyvol_tool() + " mount file://relative/x" + at);
+        CHECK(r.output.find("three slashes") != std::string::npos);
+        r = run(skyvol_tool() + " mount gopher://bucket" + at);
+        CHECK(r.output.find("unsupported URI scheme") != std::string::npos);
+        r = run(skyvol_tool() + " mount file://" + bucket.string() + at + " --mode fast");
+        CHECK(r.output.find("unknown mode 'fast'") != std::string::npos);
+        r = run(skyvol_tool() + " mount file://" + bucket.string() + at + " -o uid=me");
+        CHECK(r.output.find("'uid=me'") != std::string::npos);
+        r = run(skyvol_tool() + " mount file://" + bucket.string() + at + " -o ro --mode mount");
+        CHECK(r.output.find("contradicts") != std::string::npos);
+        r = run(skyvol_tool() + " mount file://" + (dir.path() / "no-bucket").string() + at);
+        CHECK(r.output.find("does not exist") != std::string::npos);
+        CHECK(r.status != 0);
+        CHECK_FALSE(is_mounted(dir.path() / "free"));
+        r = run(skyvol_tool() + " unmount " + quoted(dir.path() / "free"));
+        CHECK(r.output.find("is not mounted") != std::string::npos);
+    }
+}
+
+TEST_CASE("fuse: a spec file mounts several volumes, or nothing if an entry is wrong", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    fs::create_directories(dir.path() / "data");
+    fs::create_directories(dir.path() / "out");
+    spit(dir.path() / "data/train.csv", "1,2,3\n");
+    fs::create_directories(dir.path() / "m1");
+    fs::create_directories(dir.path() / "m2");
+    const std::string d = dir.path().string();
+    spit(dir.path() / "bad.json", R"({"mounts": [
+        {"path": ")" + d + R"(/m1", "source": "file://)" +
+                                      d + R"(/data", "read_only": true},
+        {"path": ")" + d + R"(/m2", "source": "file://)" +
+                                      d + R"(/out", "mode": "mount", "read_only": true}]})");
+    auto r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "bad.json"));
+    CHECK(r.status != 0);
+    CHECK(r.output.find("mount 2 (" + d + "/m2)") != std::string::npos);
+    CHECK_FALSE(is_mounted(dir.path() / "m1"));
+    spit(dir.path() / "typo.json", R"([{"path": ")" + d + R"(/m1", "sorce": "file:///x"}])");
+    r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "typo.json"));
+    CHECK(r.output.find("unknown key 'sorce'") != std::string::npos);
+
+    spit(dir.path() / "good.json", R"({"mounts": [
+        {"path": ")" + d + R"(/m1", "source": "file://)" +
+                                       d + R"(/data", "read_only": true},
+        {"path": ")" + d + R"(/m2", "source": "file://)" +
+                                       d + R"(/out", "mode": "mount-cached",
+         "cache_dir": ")" + d + R"(/cache", "options": ["attr_timeout=2"]}]})");
+    r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "good.json"));
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(slurp(dir.path() / "m1/train.csv") == "1,2,3\n");
+    spit(dir.path() / "m2/result.txt", "ok");
+    CHECK(errno_of(::mkdir((dir.path() / "m1/x").c_str(), 0755)) == EROFS);
+    CHECK(run(skyvol_tool() + " unmount " + quoted(dir.path() / "m1")).status == 0);
+    CHECK(run(skyvol_tool() + " unmount " + quoted(dir.path() / "m2")).status == 0);
+    CHECK(slurp(dir.path() / "out/result.txt") == "ok");
+}
+
+TEST_CASE("fuse: the library's RAII mount flushes and unmounts when it goes", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket", at = dir.path() / "mnt";
+    fs::create_directories(bucket);
+    fs::create_directories(at);
+    volume_options options;
+    options.cache_dir = dir.path() / "cache";
+    options.write_back_delay = std::chrono::seconds(3600); // only the unmount's flush uploads
+    {
+        auto m = skyvol::mount<local_store, mode::write_back>("file://" + bucket.string(),
+                                                              at.string(), options);
+        CHECK(is_mounted(at));
+        spit(at / "checkpoint.pt", "weights");
+        CHECK(m.get_volume().pending_uploads() == 1);
+        CHECK_FALSE(fs::exists(bucket / "checkpoint.pt"));
+    }
+    CHECK_FALSE(is_mounted(at));
+    CHECK(slurp(bucket / "checkpoint.pt") == "weights");
+
+    // The error form: a mount point that is not empty.
+    volume<local_store, mode::read_only> vol{local_store(bucket)};
+    std::error_code ec;
+    auto refused = fuse::mount(vol, bucket.string(), {}, ec);
+    CHECK(ec == errc::not_empty);
+    CHECK_FALSE(refused.mounted());
+    CHECK_THROWS_WITH(fuse::mount(vol, (dir.path() / "none").string()),
+                      Catch::Contains("does not exist"));
+}
+
+} // namespace skyvol::test

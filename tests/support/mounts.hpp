@@ -1,0 +1,105 @@
+#ifndef SKYVOL_TESTS_SUPPORT_MOUNTS_HPP
+#define SKYVOL_TESTS_SUPPORT_MOUNTS_HPP
+
+// Real kernel mounts for tests: run the `skyvol` tool, and always leave the mount point clean.
+
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace skyvol::test {
+
+struct command_result {
+    int status = -1; ///< exit code, or -1 if it did not exit normally
+    std::string output;
+};
+
+/// Runs a shell command; stdout and stderr together.
+inline command_result run(const std::string& command) {
+    command_result r;
+    std::FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (!p) return r;
+    char buffer[4096];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, p)) > 0)
+        r.output.append(buffer, n);
+    const int status = ::pclose(p);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+inline std::string quoted(const std::filesystem::path& p) {
+    return "'" + p.string() + "'";
+}
+
+inline std::string skyvol_tool() {
+    return SKYVOL_TOOL_PATH;
+}
+
+inline bool is_mounted(const std::filesystem::path& path) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    const std::string needle = " " + path.string() + " ";
+    while (std::getline(in, line))
+        if (line.find(needle) != std::string::npos) return true;
+    return false;
+}
+
+/// A bucket folder mounted through `skyvol mount`; unmounted (by force if need be) at the end.
+class tool_mount {
+public:
+    tool_mount(const std::filesystem::path& bucket, const std::filesystem::path& at,
+               const std::string& mode, const std::string& extra = "")
+        : path_(at) {
+        std::filesystem::create_directories(at);
+        result_ = run(skyvol_tool() + " mount file://" + bucket.string() + " " + quoted(at) +
+                      " --mode " + mode + " " + extra);
+    }
+    tool_mount(const tool_mount&) = delete;
+    tool_mount& operator=(const tool_mount&) = delete;
+    ~tool_mount() {
+        if (!is_mounted(path_)) return;
+        run(skyvol_tool() + " unmount " + quoted(path_));
+        if (is_mounted(path_)) ::umount2(path_.c_str(), MNT_DETACH);
+    }
+
+    const command_result& result() const { return result_; }
+    bool ok() const { return result_.status == 0; }
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& relative) const { return path_ / relative; }
+
+    command_result unmount() { return run(skyvol_tool() + " unmount " + quoted(path_)); }
+
+    /// The daemon's process id, from the mount's control attribute.
+    int pid() const {
+        char value[32] = {};
+        const ssize_t n = ::getxattr(path_.c_str(), "user.skyvol.pid", value, sizeof value - 1);
+        return n > 0 ? std::atoi(value) : -1;
+    }
+    std::size_t pending() const {
+        char value[32] = {};
+        const ssize_t n = ::getxattr(path_.c_str(), "user.skyvol.pending", value, sizeof value - 1);
+        return n > 0 ? static_cast<std::size_t>(std::atoll(value)) : 0;
+    }
+
+private:
+    std::filesystem::path path_;
+    command_result result_;
+};
+
+/// `sha256sum` of every file below `dir`, by relative path: equal strings mean equal trees.
+inline std::string checksums(const std::filesystem::path& dir) {
+    return run("cd " + quoted(dir) +
+               " && find . -path ./.skyvol.sys -prune -o -type f -print0 | sort -z | "
+               "xargs -0 -r sha256sum")
+        .output;
+}
+
+} // namespace skyvol::test
+
+#endif
