@@ -555,6 +555,36 @@ TEST_CASE("fuse: a killed write-back daemon loses no closed file", "[fuse]") {
     CHECK_FALSE(fs::exists(bucket / "never-closed"));
 }
 
+TEST_CASE("fuse: unmount reports uploads that fail and keeps them for the next mount",
+          "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket", cache = dir.path() / "cache";
+    fs::create_directories(bucket);
+    const std::string args = "--cache-dir " + quoted(cache);
+    {
+        tool_mount m(bucket, dir.path() / "mnt", "mount-cached", args + " --write-back-delay 3600");
+        REQUIRE(m.ok());
+        spit(m / "result.csv", "epoch,loss\n1,0.5\n");
+        REQUIRE(m.pending() == 1);
+        // The bucket refuses new objects (even root cannot create files in an immutable folder).
+        const fs::path staging = bucket / ".skyvol.sys/tmp";
+        REQUIRE(run("chattr +i " + quoted(staging)).status == 0);
+        const auto failed = m.unmount();
+        run("chattr -i " + quoted(staging));
+        CHECK(failed.status != 0);
+        CHECK(failed.output.find("could not be uploaded") != std::string::npos);
+        CHECK(failed.output.find(cache.string()) != std::string::npos);
+        CHECK_FALSE(fs::exists(bucket / "result.csv"));
+    }
+    tool_mount again(bucket, dir.path() / "mnt", "mount-cached", args);
+    INFO(again.result().output);
+    REQUIRE(again.ok());
+    const auto done = again.unmount();
+    INFO(done.output);
+    REQUIRE(done.status == 0);
+    CHECK(slurp(bucket / "result.csv") == "epoch,loss\n1,0.5\n");
+}
+
 TEST_CASE("fuse: busy, mounted, non-empty and missing mount points give clear errors", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket";
