@@ -555,8 +555,7 @@ TEST_CASE("fuse: a killed write-back daemon loses no closed file", "[fuse]") {
     CHECK_FALSE(fs::exists(bucket / "never-closed"));
 }
 
-TEST_CASE("fuse: unmount reports uploads that fail and keeps them for the next mount",
-          "[fuse]") {
+TEST_CASE("fuse: unmount reports uploads that fail and keeps them for the next mount", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket", cache = dir.path() / "cache";
     fs::create_directories(bucket);
@@ -583,6 +582,26 @@ TEST_CASE("fuse: unmount reports uploads that fail and keeps them for the next m
     INFO(done.output);
     REQUIRE(done.status == 0);
     CHECK(slurp(bucket / "result.csv") == "epoch,loss\n1,0.5\n");
+}
+
+TEST_CASE("fuse: a failed upload makes close() fail with EIO, logged with the key", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket", log = dir.path() / "mount.log";
+    fs::create_directories(bucket);
+    tool_mount m(bucket, dir.path() / "mnt", "mount", "--log-file " + quoted(log));
+    REQUIRE(m.ok());
+    const fs::path staging = bucket / ".skyvol.sys/tmp";
+    REQUIRE(run("chattr +i " + quoted(staging)).status == 0);
+    const int fd = ::open((m / "lost.txt").c_str(), O_CREAT | O_WRONLY, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, "data", 4) == 4);
+    const int closed = errno_of(::close(fd));
+    run("chattr -i " + quoted(staging));
+    CHECK(closed == EIO);
+    CHECK_FALSE(fs::exists(bucket / "lost.txt"));
+    CHECK(slurp(log).find("key 'lost.txt'") != std::string::npos);
+    spit(m / "kept.txt", "fine"); // the mount goes on working
+    CHECK(slurp(bucket / "kept.txt") == "fine");
 }
 
 TEST_CASE("fuse: busy, mounted, non-empty and missing mount points give clear errors", "[fuse]") {

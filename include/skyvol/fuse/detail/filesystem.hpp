@@ -566,6 +566,14 @@ private:
         fuse_reply_write(req, n);
     }
 
+    /// What close(2) and fsync(2) report when the upload (or journaling) failed: EIO, as for a
+    /// disk that failed to write, except for a full local disk.
+    static int commit_errno(const error_code& ec) {
+        if (!ec) return 0;
+        const int e = to_errno(std::error_code(ec));
+        return e == ENOSPC || e == EDQUOT ? e : EIO;
+    }
+
     /// flush (on every close(2)) commits what was written, so that close reports the upload;
     /// release frees the handle.
     void close(fuse_req_t req, open_file* h, bool release) {
@@ -583,7 +591,7 @@ private:
                 delete h;
                 fuse_reply_err(req, 0); // the kernel ignores release errors: flush reported it
             } else {
-                reply_error(req, ec);
+                fuse_reply_err(req, commit_errno(ec));
             }
         });
     }
@@ -595,7 +603,7 @@ private:
             if (ec)
                 options_.log(log_level::error, "fsync of '/" + h->path + "' failed; " +
                                                    describe(ec, {h->store, h->bucket, h->key, {}}));
-            reply_error(req, ec);
+            fuse_reply_err(req, commit_errno(ec));
         });
     }
 
