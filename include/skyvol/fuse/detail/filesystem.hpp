@@ -547,7 +547,7 @@ private:
             auto copy = std::make_shared<std::string>(data, size);
             open_mode how = open_mode::read_write;
             if (h->append) how = how | open_mode::append_bit;
-            volume_.async_open(h->path, how, [this, req, h, copy, offset](error_code ec, file f) {
+            volume_.async_open(h->path, how, [req, h, copy, offset](error_code ec, file f) {
                 if (ec) return reply_error(req, ec);
                 std::lock_guard lock(h->mutex);
                 if (!h->file.is_open()) h->file = std::move(f);
