@@ -395,18 +395,31 @@ public:
         return f;
     }
 
-    /// `open` without waiting; completes with `(error_code, file)`.
+    /// `open(path)` without waiting: for reading, in every mode; completes with
+    /// `(error_code, file)`.
+    template <class CompletionToken>
+    auto async_open(std::string_view path, CompletionToken&& token) {
+        return start<void(detail::asio_error_code, file)>(
+            path, std::forward<CompletionToken>(token),
+            [](std::shared_ptr<core_type> c, std::string p) {
+                return open_reader(std::move(c), std::move(p));
+            });
+    }
+    /// `open(path, how)` without waiting; a file it creates gets `permissions`.
     template <class CompletionToken>
     auto async_open(std::string_view path, open_mode how, std::optional<std::uint32_t> permissions,
-                    CompletionToken&& token) {
+                    CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code, file)>(
             path, std::forward<CompletionToken>(token),
             [how, permissions](std::shared_ptr<core_type> c, std::string p) {
-                return open_any(std::move(c), std::move(p), how, permissions);
+                return has(how, open_mode::write_access)
+                           ? open_writer(std::move(c), std::move(p), how, permissions)
+                           : open_reader(std::move(c), std::move(p));
             });
     }
     template <class CompletionToken>
-    auto async_open(std::string_view path, open_mode how, CompletionToken&& token) {
+    auto async_open(std::string_view path, open_mode how,
+                    CompletionToken&& token) requires writable_mode<Mode> {
         return async_open(path, how, std::nullopt, std::forward<CompletionToken>(token));
     }
 
@@ -711,16 +724,6 @@ private:
         const bool dirty = truncate || staged->created;
         co_return file(std::make_shared<detail::writer_file<core_type>>(
             core, std::move(staged), has(how, open_mode::append_bit), dirty));
-    }
-
-    static boost::asio::awaitable<file> open_any(std::shared_ptr<core_type> core, std::string path,
-                                                 open_mode how,
-                                                 std::optional<std::uint32_t> permissions) {
-        if (!has(how, open_mode::write_access)) co_return co_await open_reader(core, path);
-        if constexpr (writable_mode<Mode>)
-            co_return co_await open_writer(core, path, how, permissions);
-        else
-            detail::fail(errc::read_only);
     }
 
     static constexpr detail::read_cache_kind read_cache_of() {

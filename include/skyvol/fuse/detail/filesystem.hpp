@@ -484,12 +484,13 @@ private:
         std::string path;
         if (!path_of(req, ino, path)) return;
         const open_mode how = open_mode_of(fi.flags);
-        if (has(how, open_mode::write_access) && read_only())
-            return (void)fuse_reply_err(req, EROFS);
-        volume_.async_open(path, how, [this, req, path, fi](error_code ec, file f) {
+        auto opened = [this, req, path, fi](error_code ec, file f) {
             if (ec) return reply_error(req, ec);
             reply_open(req, path, std::move(f), fi, nullptr);
-        });
+        };
+        if (!has(how, open_mode::write_access)) return volume_.async_open(path, opened);
+        if (read_only()) return (void)fuse_reply_err(req, EROFS);
+        if constexpr (writable) volume_.async_open(path, how, opened);
     }
 
     void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
