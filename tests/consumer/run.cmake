@@ -14,7 +14,8 @@ endfunction()
 
 if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/skyvol -DCMAKE_INSTALL_PREFIX=${prefix}
-      -DSKYVOL_BUILD_TESTS=OFF -DSKYVOL_BUILD_EXAMPLES=OFF -DCMAKE_CXX_COMPILER=${CXX})
+      -DSKYVOL_BUILD_TESTS=OFF -DSKYVOL_BUILD_EXAMPLES=OFF -DSKYVOL_BUILD_TOOLS=OFF
+      -DCMAKE_CXX_COMPILER=${CXX})
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/skyvol)
   foreach(f include/skyvol/skyvol.hpp share/cmake/skyvol/skyvolConfig.cmake
             share/cmake/skyvol/skyvolConfigVersion.cmake share/pkgconfig/skyvol.pc)
