@@ -196,12 +196,16 @@ void tree_round_trip(const std::string& mode) {
         REQUIRE(gone.status == 0);
         CHECK_FALSE(is_mounted(m.path()));
     }
-    // In the bucket itself, and through a fresh read-only mount.
+    // In the bucket itself, and through fresh read-only and copy mounts.
     CHECK(checksums(bucket / "tree") == want);
-    tool_mount again(bucket, dir.path() / "mnt", "read-only");
-    REQUIRE(again.ok());
-    CHECK(checksums(again / "tree") == want);
-    check_posix_results(again.path());
+    for (const std::string reader : {"read-only", "copy"}) {
+        INFO(reader);
+        tool_mount again(bucket, dir.path() / "mnt", reader,
+                         "--cache-dir " + quoted(dir.path() / "copy"));
+        REQUIRE(again.ok());
+        CHECK(checksums(again / "tree") == want);
+        check_posix_results(again.path());
+    }
 }
 
 /// POSIX resolves a path's parents before anything else: a missing one is ENOENT, a file on
@@ -555,6 +559,24 @@ TEST_CASE("fuse: a killed write-back daemon loses no closed file", "[fuse]") {
     CHECK_FALSE(fs::exists(bucket / "never-closed"));
 }
 
+TEST_CASE("fuse: SIGTERM makes a write-back daemon upload, unmount and exit", "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket";
+    fs::create_directories(bucket);
+    tool_mount m(bucket, dir.path() / "mnt", "mount-cached",
+                 "--cache-dir " + quoted(dir.path() / "cache") + " --write-back-delay 3600");
+    REQUIRE(m.ok());
+    spit(m / "epoch-3.pt", "weights");
+    REQUIRE(m.pending() == 1);
+    const int pid = m.pid();
+    REQUIRE(::kill(pid, SIGTERM) == 0);
+    for (int i = 0; i < 3000 && ::kill(pid, 0) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(::kill(pid, 0) != 0);
+    CHECK_FALSE(is_mounted(m.path()));
+    CHECK(slurp(bucket / "epoch-3.pt") == "weights");
+}
+
 TEST_CASE("fuse: unmount reports uploads that fail and keeps them for the next mount", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket", cache = dir.path() / "cache";
@@ -571,6 +593,7 @@ TEST_CASE("fuse: unmount reports uploads that fail and keeps them for the next m
         const auto failed = m.unmount();
         run("chattr -i " + quoted(staging));
         CHECK(failed.status != 0);
+        CHECK(failed.output.find("waiting for 1 upload") != std::string::npos);
         CHECK(failed.output.find("could not be uploaded") != std::string::npos);
         CHECK(failed.output.find(cache.string()) != std::string::npos);
         CHECK_FALSE(fs::exists(bucket / "result.csv"));
