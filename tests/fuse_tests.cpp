@@ -5,13 +5,16 @@
 
 #include "support/mounts.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_servers.hpp"
 #include "support/tree_model.hpp"
 
 #include <skyvol/fuse/mount.hpp>
 #include <skyvol/mount.hpp>
 #include <skyvol/store/local_store.hpp>
+#include <skyvol/store/s3_store.hpp>
 #include <skyvol/volume.hpp>
 
+#include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
@@ -174,11 +177,29 @@ void check_posix_results(const fs::path& m) {
     CHECK_FALSE(fs::exists(m / "empty"));
 }
 
-void tree_round_trip(const std::string& mode) {
+/// Where a test's bucket lives: a fresh folder, or a fresh bucket on the test process's s3rver
+/// (the tool then finds S3RVER's keys in the environment).
+mount_source make_source(const std::string& backend, const fs::path& folder) {
+    if (backend == "local") {
+        fs::create_directories(folder);
+        return local_source(folder);
+    }
+    test_server& server = shared_server(server_kind::s3rver);
+    ::setenv("AWS_ACCESS_KEY_ID", test_server::s3_access_key, 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", test_server::s3_secret_key, 1);
+    static int counter = 0;
+    const std::string name = "fuse-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    s3_options o;
+    o.endpoint = server.endpoint();
+    s3_store(name, o).async_create_bucket(boost::asio::use_future).get();
+    return {"s3://" + name, "--endpoint " + server.endpoint(), std::nullopt};
+}
+
+void tree_round_trip(const std::string& mode, const std::string& backend) {
     temp_dir dir("skyvol-fuse");
-    const fs::path source = dir.path() / "source", bucket = dir.path() / "bucket";
+    const fs::path source = dir.path() / "source";
+    const mount_source bucket = make_source(backend, dir.path() / "bucket");
     make_tree(source, 7);
-    fs::create_directories(bucket);
     const std::string cache = "--cache-dir " + quoted(dir.path() / "cache");
     const std::string want = checksums(source);
     {
@@ -197,7 +218,7 @@ void tree_round_trip(const std::string& mode) {
         CHECK_FALSE(is_mounted(m.path()));
     }
     // In the bucket itself, and through fresh read-only and copy mounts.
-    CHECK(checksums(bucket / "tree") == want);
+    if (bucket.folder) CHECK(checksums(*bucket.folder / "tree") == want);
     for (const std::string reader : {"read-only", "copy"}) {
         INFO(reader);
         tool_mount again(bucket, dir.path() / "mnt", reader,
@@ -288,10 +309,10 @@ void check_mounted_tree(const fs::path& root, const tree_model& model, const std
 
 /// Random reads, writes, truncations, appends, renames and removals through a real mount,
 /// each checked against the model; then the bucket must hold the model's tree.
-void exercise_mount(const std::string& mode, unsigned seed, int operations) {
+void exercise_mount(const std::string& mode, unsigned seed, int operations,
+                    const std::string& backend) {
     temp_dir dir("skyvol-fuse");
-    const fs::path bucket = dir.path() / "bucket";
-    fs::create_directories(bucket);
+    const mount_source bucket = make_source(backend, dir.path() / "bucket");
     tree_model model;
     std::mt19937 rng(seed);
     auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
@@ -448,20 +469,20 @@ void exercise_mount(const std::string& mode, unsigned seed, int operations) {
 
 TEST_CASE("fuse: 10000 random operations through a write-through mount match the model",
           "[fuse][model]") {
-    exercise_mount("mount", 21, 10'000);
+    exercise_mount("mount", 21, 10'000, "local");
 }
 
 TEST_CASE("fuse: 10000 random operations through a write-back mount match the model",
           "[fuse][model]") {
-    exercise_mount("mount-cached", 22, 10'000);
+    exercise_mount("mount-cached", 22, 10'000, "local");
 }
 
 TEST_CASE("fuse: a 1000-file tree and POSIX operations through a write-through mount", "[fuse]") {
-    tree_round_trip("mount");
+    tree_round_trip("mount", "local");
 }
 
 TEST_CASE("fuse: a 1000-file tree and POSIX operations through a write-back mount", "[fuse]") {
-    tree_round_trip("mount-cached");
+    tree_round_trip("mount-cached", "local");
 }
 
 TEST_CASE("fuse: read-only and copy mounts refuse every change with EROFS", "[fuse]") {
@@ -490,10 +511,9 @@ TEST_CASE("fuse: read-only and copy mounts refuse every change with EROFS", "[fu
     CHECK(checksums(bucket) + run(list).output == before);
 }
 
-TEST_CASE("fuse: a file closed on one write-through mount appears on another", "[fuse]") {
+void two_mounts(const std::string& backend) {
     temp_dir dir("skyvol-fuse");
-    const fs::path bucket = dir.path() / "bucket";
-    fs::create_directories(bucket);
+    const mount_source bucket = make_source(backend, dir.path() / "bucket");
     const std::string timeouts = "-o attr_timeout=0.5,entry_timeout=0.5";
     tool_mount a(bucket, dir.path() / "a", "mount", timeouts);
     tool_mount b(bucket, dir.path() / "b", "mount", timeouts);
@@ -511,6 +531,14 @@ TEST_CASE("fuse: a file closed on one write-through mount appears on another", "
     spit(b / "shared.bin", "rewritten");
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
     CHECK(slurp(a / "shared.bin") == "rewritten");
+}
+
+TEST_CASE("fuse: a file closed on one write-through mount appears on another", "[fuse]") {
+    two_mounts("local");
+}
+
+TEST_CASE("fuse on s3: a file closed on one write-through mount appears on another", "[fuse][s3]") {
+    two_mounts("s3");
 }
 
 TEST_CASE("fuse: a killed write-back daemon loses no closed file", "[fuse]") {

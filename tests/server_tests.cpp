@@ -26,27 +26,27 @@ TEST_CASE("servers: s3rver starts, stores an object and stops", "[servers][s3]")
     REQUIRE(server.running());
     const auto port = server.port();
 
-    auto created = http_exchange(port, "PUT", "/skyvol-smoke");
+    auto created = raw_http_exchange(port, "PUT", "/skyvol-smoke");
     INFO(created.body << server.log_tail());
     REQUIRE(created.status == 200);
-    auto put = http_exchange(port, "PUT", "/skyvol-smoke/dir/hello%20world.txt",
-                             {{"content-type", "text/plain"}}, "hello from skyvol");
+    auto put = raw_http_exchange(port, "PUT", "/skyvol-smoke/dir/hello%20world.txt",
+                                 {{"content-type", "text/plain"}}, "hello from skyvol");
     REQUIRE(put.status == 200);
     CHECK(put.headers["etag"] ==
           "\"42e9d3ccc43254729d22e88207dc0504\""); // the quoted MD5 of the body
-    auto get = http_exchange(port, "GET", "/skyvol-smoke/dir/hello%20world.txt");
+    auto get = raw_http_exchange(port, "GET", "/skyvol-smoke/dir/hello%20world.txt");
     CHECK(get.status == 200);
     CHECK(get.body == "hello from skyvol");
-    auto list = http_exchange(port, "GET", "/skyvol-smoke?list-type=2&prefix=dir%2F");
+    auto list = raw_http_exchange(port, "GET", "/skyvol-smoke?list-type=2&prefix=dir%2F");
     CHECK(list.status == 200);
     CHECK(list.body.find("<Key>dir/hello world.txt</Key>") != std::string::npos);
-    auto missing = http_exchange(port, "GET", "/skyvol-smoke/nope");
+    auto missing = raw_http_exchange(port, "GET", "/skyvol-smoke/nope");
     CHECK(missing.status == 404);
     CHECK(missing.body.find("NoSuchKey") != std::string::npos);
 
     server.stop();
     CHECK_FALSE(server.running());
-    CHECK_THROWS(http_exchange(port, "GET", "/"));
+    CHECK_THROWS(raw_http_exchange(port, "GET", "/"));
 }
 
 TEST_CASE("servers: azurite starts, checks Shared Key, stores a blob and stops",
@@ -65,12 +65,12 @@ TEST_CASE("servers: azurite starts, checks Shared Key, stores a blob and stops",
         // Path-style emulator URLs carry the account twice in the signed resource.
         headers["authorization"] = azure_shared_key(account, test_server::azure_key, method,
                                                     "/" + account + path, headers);
-        return http_exchange(port, method, "/" + account + path, headers, body);
+        return raw_http_exchange(port, method, "/" + account + path, headers, body);
     };
 
     // Unsigned requests are refused: azurite really checks signatures.
-    auto anonymous = http_exchange(port, "PUT", "/" + account + "/smoke?restype=container",
-                                   {{"x-ms-version", "2021-12-02"}});
+    auto anonymous = raw_http_exchange(port, "PUT", "/" + account + "/smoke?restype=container",
+                                       {{"x-ms-version", "2021-12-02"}});
     CHECK((anonymous.status == 403 || anonymous.status == 401 || anonymous.status == 404));
 
     auto created = signed_request("PUT", "/smoke?restype=container", {});
@@ -84,11 +84,11 @@ TEST_CASE("servers: azurite starts, checks Shared Key, stores a blob and stops",
     CHECK(get.status == 200);
     CHECK(get.body == "hello azure");
     auto wrong_key =
-        http_exchange(port, "GET", "/" + account + "/smoke/dir/blob.txt",
-                      {{"x-ms-date", http_date()},
-                       {"x-ms-version", "2021-12-02"},
-                       {"authorization",
-                        "SharedKey " + account + ":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}});
+        raw_http_exchange(port, "GET", "/" + account + "/smoke/dir/blob.txt",
+                          {{"x-ms-date", http_date()},
+                           {"x-ms-version", "2021-12-02"},
+                           {"authorization", "SharedKey " + account +
+                                                 ":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}});
     CHECK(wrong_key.status == 403);
 
     server.stop();
@@ -100,7 +100,7 @@ TEST_CASE("servers: the shared fixture gives one live server per kind", "[server
     test_server& again = shared_server(server_kind::s3rver);
     CHECK(&first == &again);
     CHECK(first.running());
-    CHECK(http_exchange(first.port(), "GET", "/").status == 200);
+    CHECK(raw_http_exchange(first.port(), "GET", "/").status == 200);
 }
 
 } // namespace skyvol::test

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace skyvol::test {
@@ -50,16 +51,31 @@ inline bool is_mounted(const std::filesystem::path& path) {
     return false;
 }
 
-/// A bucket folder mounted through `skyvol mount`; unmounted (by force if need be) at the end.
+/// What a mount test mounts: a URI, the arguments it needs, and for the local store the
+/// folder behind it (tests of other stores look at the bucket through a fresh mount instead).
+struct mount_source {
+    std::string uri;
+    std::string args;
+    std::optional<std::filesystem::path> folder;
+};
+
+inline mount_source local_source(const std::filesystem::path& folder) {
+    return {"file://" + folder.string(), "", folder};
+}
+
+/// A bucket mounted through `skyvol mount`; unmounted (by force if need be) at the end.
 class tool_mount {
 public:
-    tool_mount(const std::filesystem::path& bucket, const std::filesystem::path& at,
-               const std::string& mode, const std::string& extra = "")
+    tool_mount(const mount_source& source, const std::filesystem::path& at, const std::string& mode,
+               const std::string& extra = "")
         : path_(at) {
         std::filesystem::create_directories(at);
-        result_ = run(skyvol_tool() + " mount file://" + bucket.string() + " " + quoted(at) +
-                      " --mode " + mode + " " + extra);
+        result_ = run(skyvol_tool() + " mount " + source.uri + " " + quoted(at) + " --mode " +
+                      mode + " " + source.args + " " + extra);
     }
+    tool_mount(const std::filesystem::path& bucket, const std::filesystem::path& at,
+               const std::string& mode, const std::string& extra = "")
+        : tool_mount(local_source(bucket), at, mode, extra) {}
     tool_mount(const tool_mount&) = delete;
     tool_mount& operator=(const tool_mount&) = delete;
     ~tool_mount() {

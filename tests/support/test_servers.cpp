@@ -61,7 +61,7 @@ std::uint16_t free_loopback_port() {
 /// True once something on `port` answers a plain HTTP request with an HTTP status line.
 bool answers_http(std::uint16_t port) {
     try {
-        http_reply reply = http_exchange(port, "GET", "/");
+        raw_http_reply reply = raw_http_exchange(port, "GET", "/");
         return reply.status >= 100;
     } catch (const std::exception&) {
         return false;
@@ -188,9 +188,10 @@ test_server& shared_server(server_kind kind) {
     return *slot;
 }
 
-http_reply http_exchange(std::uint16_t port, const std::string& method, const std::string& target,
-                         const std::map<std::string, std::string>& headers,
-                         const std::string& body) {
+raw_http_reply raw_http_exchange(std::uint16_t port, const std::string& method,
+                                 const std::string& target,
+                                 const std::map<std::string, std::string>& headers,
+                                 const std::string& body) {
     namespace http = boost::beast::http;
     boost::asio::io_context io;
     boost::beast::tcp_stream stream(io);
@@ -207,7 +208,7 @@ http_reply http_exchange(std::uint16_t port, const std::string& method, const st
     boost::beast::flat_buffer buffer;
     http::response<http::string_body> response;
     http::read(stream, buffer, response);
-    http_reply reply;
+    raw_http_reply reply;
     reply.status = response.result_int();
     for (const auto& field : response) {
         std::string name(field.name_string());

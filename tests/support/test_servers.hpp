@@ -60,14 +60,15 @@ test_server& shared_server(server_kind kind);
 
 /// A minimal blocking HTTP/1.1 exchange over loopback, for smoke tests that must not depend on
 /// the stores under test.
-struct http_reply {
+struct raw_http_reply {
     unsigned status = 0;
     std::map<std::string, std::string> headers; ///< names lower-cased
     std::string body;
 };
-http_reply http_exchange(std::uint16_t port, const std::string& method, const std::string& target,
-                         const std::map<std::string, std::string>& headers = {},
-                         const std::string& body = {});
+raw_http_reply raw_http_exchange(std::uint16_t port, const std::string& method,
+                                 const std::string& target,
+                                 const std::map<std::string, std::string>& headers = {},
+                                 const std::string& body = {});
 
 /// Shared Key authorization for Azure Blob (used by the azurite smoke test).
 std::string azure_shared_key(const std::string& account, const std::string& base64_key,

@@ -13,8 +13,11 @@
 #include <skyvol/fuse/mount.hpp>
 #include <skyvol/mode.hpp>
 #include <skyvol/store/local_store.hpp>
+#include <skyvol/store/s3_store.hpp>
 #include <skyvol/version.hpp>
 #include <skyvol/volume.hpp>
+
+#include <boost/asio/use_future.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -49,7 +52,8 @@ constexpr const char* usage_text = R"(usage:
 
 MODE: read-only, mount (write-through: upload on close), copy (prefetch to local disk),
       mount-cached (write-back: local disk cache, background upload). Default: mount.
-URI:  file:///folder (a local folder as a bucket).
+URI:  file:///folder (a local folder as a bucket), s3://bucket[/prefix] (keys from the
+      environment or ~/.aws; --endpoint or AWS_ENDPOINT_URL for S3-compatible services).
 OPTS: allow_other, default_permissions, ro, uid=N, gid=N, umask=NNN, attr_timeout=S,
       entry_timeout=S, nonempty, max_threads=N, and kernel options (noatime, nodev, ...).
 )";
@@ -97,7 +101,22 @@ void wait_for_end(fuse::mount_handle& handle, logger& log) {
     log(log_level::info, "unmounted from outside");
 }
 
-template <class Mode>
+/// The store a validated request names; throws skyvol::error saying what is wrong.
+template <class Store>
+Store open_store(const mount_request& r) {
+    if constexpr (std::is_same_v<Store, local_store>) {
+        return local_store(r.folder);
+    } else {
+        s3_options o;
+        o.endpoint = r.endpoint;
+        s3_store store(r.bucket, o);
+        // Reach the bucket before mounting, so that a wrong endpoint, bucket or key fails here.
+        store.async_head_bucket(boost::asio::use_future).get();
+        return store;
+    }
+}
+
+template <class Store, class Mode>
 int serve(mount_request& r, logger& log, ready_channel& ready) {
     volume_options options;
     options.prefix = r.prefix;
@@ -116,9 +135,9 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
                                          std::to_string(p.bytes_done >> 20) + "/" +
                                          std::to_string(p.bytes_total >> 20) + " MiB");
             };
-    std::unique_ptr<volume<local_store, Mode>> vol;
+    std::unique_ptr<volume<Store, Mode>> vol;
     try {
-        vol = std::make_unique<volume<local_store, Mode>>(local_store(r.folder), options);
+        vol = std::make_unique<volume<Store, Mode>>(open_store<Store>(r), options);
     } catch (const std::exception& e) {
         ready.error(std::string("cannot open the volume: ") + e.what());
         return 1;
@@ -150,18 +169,24 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
     return 0;
 }
 
-int serve(mount_request& r, logger& log, ready_channel& ready) {
+template <class Store>
+int serve_store(mount_request& r, logger& log, ready_channel& ready) {
     switch (r.mode) {
     case mode_name::read_only:
-        return serve<mode::read_only>(r, log, ready);
+        return serve<Store, mode::read_only>(r, log, ready);
     case mode_name::write_through:
-        return serve<mode::write_through>(r, log, ready);
+        return serve<Store, mode::write_through>(r, log, ready);
     case mode_name::copy:
-        return serve<mode::copy>(r, log, ready);
+        return serve<Store, mode::copy>(r, log, ready);
     case mode_name::write_back:
-        return serve<mode::write_back>(r, log, ready);
+        return serve<Store, mode::write_back>(r, log, ready);
     }
     return 1;
+}
+
+int serve(mount_request& r, logger& log, ready_channel& ready) {
+    return r.bucket.empty() ? serve_store<local_store>(r, log, ready)
+                            : serve_store<s3_store>(r, log, ready);
 }
 
 void block_signals() {

@@ -6,7 +6,9 @@
 
 #include <skyvol/fuse/detail/session.hpp>
 #include <skyvol/fuse/options.hpp>
+#include <skyvol/http/url.hpp>
 #include <skyvol/store/local_store.hpp>
+#include <skyvol/store/s3_store.hpp>
 #include <skyvol/uri.hpp>
 
 #include <boost/json/parse.hpp>
@@ -65,6 +67,7 @@ struct mount_request {
     std::vector<std::string> option_strings; ///< each a -o string
     fuse::mount_options mount;               ///< filled by validate()
     std::string folder;                      ///< the local store's folder, filled by validate()
+    std::string bucket;                      ///< the S3 bucket, filled by validate()
 };
 
 /// The cache folder a write-back mount uses when none is given: one per source and prefix, so
@@ -98,9 +101,21 @@ inline std::string validate(mount_request& r) {
             return who + "bucket folder '" + r.folder + "' does not exist or is not a folder";
         if (!r.endpoint.empty())
             return who + "--endpoint applies to object-store URIs, not file://";
+    } else if (uri.scheme == "s3") {
+        auto [bucket, prefix] = s3_store::parse_uri(r.source, why, ec);
+        if (ec) return who + why;
+        if (!prefix.empty() && !r.prefix.empty())
+            return who + "give the prefix in the URI or with --prefix, not both";
+        r.bucket = bucket;
+        if (!prefix.empty()) r.prefix = prefix;
+        if (!r.endpoint.empty()) {
+            std::error_code uec;
+            http::parse_url(r.endpoint, uec);
+            if (uec) return who + "endpoint '" + r.endpoint + "' is not an http(s) URL";
+        }
     } else {
         return who + "unsupported URI scheme '" + uri.scheme +
-               "://' (this build mounts file:///folder)";
+               "://' (file:///folder and s3://bucket/prefix are supported)";
     }
     if (!r.prefix.empty() && validate_key(r.prefix + (r.prefix.ends_with('/') ? "" : "/")))
         return who + "prefix '" + r.prefix + "' is not a valid object key prefix";

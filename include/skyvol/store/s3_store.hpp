@@ -1,0 +1,647 @@
+#ifndef SKYVOL_STORE_S3_STORE_HPP
+#define SKYVOL_STORE_S3_STORE_HPP
+
+/// @file
+/// `skyvol::s3_store`: a bucket of S3 or any S3-compatible service (MinIO, R2, GCS's XML API,
+/// ...), over skyvol's Beast HTTP client with SigV4. Models `object_store`; copies share the
+/// connection pool and threads.
+///
+///     skyvol::s3_options o;
+///     o.endpoint = "http://127.0.0.1:9000";      // else AWS_ENDPOINT_URL, else AWS for the region
+///     skyvol::s3_store bucket("my-bucket", o);    // keys from the environment
+///     (AWS_ACCESS_KEY_ID...)
+
+#include <skyvol/auth/credential_chain.hpp>
+#include <skyvol/auth/credentials.hpp>
+#include <skyvol/auth/sigv4.hpp>
+#include <skyvol/detail/run.hpp>
+#include <skyvol/error.hpp>
+#include <skyvol/http/client.hpp>
+#include <skyvol/http/url.hpp>
+#include <skyvol/store/detail/md5.hpp>
+#include <skyvol/store/detail/metadata.hpp>
+#include <skyvol/store/detail/s3_protocol.hpp>
+#include <skyvol/store/key.hpp>
+#include <skyvol/store/object_info.hpp>
+#include <skyvol/uri.hpp>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace skyvol {
+
+struct s3_options {
+    /// "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:9000"... Empty: AWS_ENDPOINT_URL,
+    /// else AWS's endpoint for the region.
+    std::string endpoint{};
+    /// Empty: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.
+    std::string region{};
+    enum class addressing { automatic, virtual_hosted, path };
+    /// automatic: virtual-hosted on AWS (path style for dotted names), path style on custom
+    /// endpoints, where virtual hosts rarely resolve.
+    addressing style = addressing::automatic;
+    /// Explicit keys; without them the credential chain's (auth/credential_chain.hpp).
+    std::optional<auth::credentials> credentials{};
+    /// Send unsigned requests (public buckets).
+    bool anonymous = false;
+    http::client_options http{};
+    std::size_t io_threads = 2;
+};
+
+class s3_store {
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    /// A store for `bucket`; throws `skyvol::error` (errc::invalid_config) saying what is wrong
+    /// with the name, endpoint or credentials.
+    explicit s3_store(std::string bucket, s3_options options = {})
+        : s_(std::make_shared<state>(std::move(bucket), std::move(options))) {}
+
+    /// The bucket and prefix of `s3://bucket/prefix`; `why` says what is wrong with another.
+    static std::pair<std::string, std::string> parse_uri(std::string_view text, std::string& why,
+                                                         std::error_code& ec) {
+        const store_uri uri = parse_store_uri(text, why, ec);
+        if (ec) return {};
+        if (uri.scheme != "s3")
+            why = "the S3 store takes s3://bucket/prefix URIs, not " + uri.scheme + "://";
+        else if (const std::string problem = detail::s3::bucket_name_problem(uri.authority);
+                 !problem.empty())
+            why = "bucket '" + uri.authority + "': " + problem;
+        if (!why.empty()) {
+            ec = errc::invalid_config;
+            return {};
+        }
+        std::string prefix = uri.path.empty() ? std::string() : uri.path.substr(1);
+        return {uri.authority, prefix};
+    }
+
+    /// The store an `s3://bucket[/prefix]` URI names (the prefix is for the volume).
+    static s3_store from_uri(std::string_view text, s3_options options = {}) {
+        std::string why;
+        std::error_code ec;
+        auto [bucket, prefix] = parse_uri(text, why, ec);
+        detail::throw_if(ec, {"s3", {}, {}, why});
+        return s3_store(bucket, std::move(options));
+    }
+
+    executor_type get_executor() const { return s_->pool.get_executor(); }
+    std::string_view store_name() const noexcept { return "s3"; }
+    std::string_view bucket_name() const noexcept { return s_->bucket; }
+    const http::url& endpoint() const noexcept { return s_->endpoint; }
+
+    // ---- objects -----------------------------------------------------------------------------
+
+    template <class CompletionToken>
+    auto async_head(std::string key, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, object_info)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key)] { return head(s, key); });
+    }
+
+    template <class MutableBufferSequence, class CompletionToken>
+    auto async_get(std::string key, std::uint64_t offset, const MutableBufferSequence& buffers,
+                   CompletionToken&& token) {
+        const std::size_t total = boost::asio::buffer_size(buffers);
+        auto first = boost::asio::buffer_sequence_begin(buffers);
+        const bool contiguous = total == 0 || boost::asio::buffer_size(*first) == total;
+        if (contiguous) {
+            const boost::asio::mutable_buffer buffer =
+                total == 0 ? boost::asio::mutable_buffer() : boost::asio::mutable_buffer(*first);
+            return run<void(detail::asio_error_code, std::size_t)>(
+                std::forward<CompletionToken>(token),
+                [s = s_, key = std::move(key), offset, buffer] {
+                    return get(s, key, offset, buffer);
+                });
+        }
+        // Scattered buffers: read into one, then spread it.
+        return run<void(detail::asio_error_code, std::size_t)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), offset, buffers, total] {
+                return get_scattered(s, key, offset, buffers, total);
+            });
+    }
+
+    template <class CompletionToken>
+    auto async_put(std::string key, boost::asio::const_buffer data, put_options options,
+                   CompletionToken&& token) {
+        std::string body(static_cast<const char*>(data.data()), data.size());
+        return run<void(detail::asio_error_code, put_result)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), body = std::move(body),
+             options = std::move(options)]() mutable {
+                return put(s, std::move(key), std::move(body), std::move(options));
+            });
+    }
+
+    template <class CompletionToken>
+    auto async_list(list_request request, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, list_page)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, request = std::move(request)] { return list(s, request); });
+    }
+
+    template <class CompletionToken>
+    auto async_remove(std::string key, CompletionToken&& token) {
+        return run<void(detail::asio_error_code)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key)] { return remove(s, key); });
+    }
+
+    template <class CompletionToken>
+    auto async_remove_batch(std::vector<std::string> keys, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, std::vector<remove_failure>)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, keys = std::move(keys)] { return remove_batch(s, keys); });
+    }
+
+    template <class CompletionToken>
+    auto async_copy(std::string from, std::string to, std::optional<put_options> replace,
+                    CompletionToken&& token) {
+        return run<void(detail::asio_error_code, put_result)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, from = std::move(from), to = std::move(to), replace = std::move(replace)] {
+                return copy(s, from, to, replace);
+            });
+    }
+
+    template <class CompletionToken>
+    auto async_create_multipart(std::string key, put_options options, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, std::string)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), options = std::move(options)] {
+                return create_multipart(s, key, options);
+            });
+    }
+
+    template <class CompletionToken>
+    auto async_upload_part(std::string key, std::string upload_id, int part_number,
+                           boost::asio::const_buffer data, CompletionToken&& token) {
+        std::string body(static_cast<const char*>(data.data()), data.size());
+        return run<void(detail::asio_error_code, completed_part)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), id = std::move(upload_id), part_number,
+             body = std::move(body)]() mutable {
+                return upload_part(s, key, id, part_number, std::move(body));
+            });
+    }
+
+    template <class CompletionToken>
+    auto async_complete_multipart(std::string key, std::string upload_id,
+                                  std::vector<completed_part> parts, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, put_result)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), id = std::move(upload_id), parts = std::move(parts)] {
+                return complete_multipart(s, key, id, parts);
+            });
+    }
+
+    template <class CompletionToken>
+    auto async_abort_multipart(std::string key, std::string upload_id, CompletionToken&& token) {
+        return run<void(detail::asio_error_code)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), id = std::move(upload_id)] {
+                return abort_multipart(s, key, id);
+            });
+    }
+
+    // ---- the bucket itself -------------------------------------------------------------------
+
+    /// CreateBucket (in the store's region); `errc::already_exists` if it is there.
+    template <class CompletionToken>
+    auto async_create_bucket(CompletionToken&& token) {
+        return run<void(detail::asio_error_code)>(std::forward<CompletionToken>(token),
+                                                  [s = s_] { return create_bucket(s); });
+    }
+    /// DeleteBucket; `errc::not_empty` while objects remain.
+    template <class CompletionToken>
+    auto async_delete_bucket(CompletionToken&& token) {
+        return run<void(detail::asio_error_code)>(std::forward<CompletionToken>(token),
+                                                  [s = s_] { return delete_bucket(s); });
+    }
+    /// HeadBucket: completes with the bucket's region (from x-amz-bucket-region, or ours).
+    template <class CompletionToken>
+    auto async_head_bucket(CompletionToken&& token) {
+        return run<void(detail::asio_error_code, std::string)>(std::forward<CompletionToken>(token),
+                                                               [s = s_] { return head_bucket(s); });
+    }
+
+private:
+    using headers = std::vector<std::pair<std::string, std::string>>;
+
+    struct state {
+        state(std::string name, s3_options o)
+            : bucket(std::move(name))
+            , options(std::move(o))
+            , pool(std::max<std::size_t>(1, options.io_threads))
+            , client(pool.get_executor(), client_options_of(options)) {
+            if (const std::string problem = detail::s3::bucket_name_problem(bucket);
+                !problem.empty())
+                detail::throw_if(errc::invalid_config, {"s3", bucket, {}, problem});
+            region = !options.region.empty() ? options.region : env("AWS_REGION");
+            if (region.empty()) region = env("AWS_DEFAULT_REGION");
+            if (region.empty()) region = "us-east-1";
+            std::string text =
+                !options.endpoint.empty() ? options.endpoint : env("AWS_ENDPOINT_URL");
+            const bool custom = !text.empty();
+            if (!custom) text = "https://s3." + region + ".amazonaws.com";
+            std::error_code ec;
+            endpoint = http::parse_url(text, ec);
+            if (ec)
+                detail::throw_if(
+                    errc::invalid_config,
+                    {"s3", bucket, {}, "endpoint '" + text + "' is not an http(s) URL"});
+            using style = s3_options::addressing;
+            path_style =
+                options.style == style::path || (options.style == style::automatic &&
+                                                 (custom || bucket.find('.') != std::string::npos));
+            if (options.credentials) {
+                creds = *options.credentials;
+                if (creds.access_key_id.empty() || creds.secret_access_key.empty())
+                    detail::throw_if(errc::invalid_config,
+                                     {"s3", bucket, {}, "explicit credentials need both keys"});
+            } else if (!options.anonymous) {
+                std::string why;
+                std::error_code cec;
+                creds = auth::resolve_credentials(why, cec).keys;
+                detail::throw_if(cec, {"s3", bucket, {}, why});
+            }
+        }
+        ~state() {
+            client.shutdown();
+            pool.join();
+        }
+
+        static std::string env(const char* name) {
+            const char* v = std::getenv(name);
+            return v ? std::string(v) : std::string();
+        }
+        static http::client_options client_options_of(const s3_options& o) {
+            http::client_options c = o.http;
+            if (!c.retryable_response)
+                c.retryable_response = [](const http::response& r) {
+                    if (r.status < 400) return false;
+                    const std::string code = detail::s3::parse_error(r.body).code;
+                    return code == "RequestTimeout" || code == "InternalError" ||
+                           code == "SlowDown" || code == "ServiceUnavailable";
+                };
+            return c;
+        }
+
+        std::string bucket;
+        s3_options options;
+        std::string region;
+        http::url endpoint;
+        bool path_style = true;
+        auth::credentials creds;
+        boost::asio::thread_pool pool;
+        http::client client;
+    };
+    using state_ptr = std::shared_ptr<state>;
+
+    template <class Signature, class CompletionToken, class Make>
+    auto run(CompletionToken&& token, Make make) {
+        return detail::async_run<Signature>(s_->pool.get_executor(),
+                                            std::forward<CompletionToken>(token), std::move(make));
+    }
+
+    static std::string base64(const unsigned char* data, std::size_t size) {
+        std::string out(4 * ((size + 2) / 3) + 1, '\0');
+        const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
+                                      static_cast<int>(size));
+        out.resize(static_cast<std::size_t>(n));
+        return out;
+    }
+    static std::string content_md5(std::string_view body) {
+        detail::md5 digest;
+        digest.update(body.data(), body.size());
+        const auto d = digest.finish();
+        return base64(d.data(), d.size());
+    }
+
+    /// Metadata S3 would refuse (over 2 KiB, names that are no HTTP token) fails here, before
+    /// any request, with the codes every store uses.
+    static void check_metadata(put_options& o) {
+        if (auto ec = detail::normalize_metadata(o.metadata)) fail(ec);
+    }
+
+    static void add_put_headers(headers& h, const put_options& o) {
+        h.emplace_back("content-type",
+                       o.content_type.empty() ? "application/octet-stream" : o.content_type);
+        for (const auto& [name, value] : o.metadata)
+            h.emplace_back("x-amz-meta-" + name, value);
+    }
+
+    /// Signs and sends one request; a reply of 300 or more becomes the error it names.
+    static boost::asio::awaitable<http::response>
+    call(state_ptr s, boost::beast::http::verb method, std::string key, std::string query,
+         headers extra, std::string body, bool idempotent, boost::asio::mutable_buffer into,
+         bool stream_into) {
+        http::url origin = s->endpoint;
+        std::string path;
+        if (s->path_style) {
+            path = origin.path == "/" ? std::string() : origin.path;
+            if (path.ends_with('/')) path.pop_back();
+            path += "/" + s->bucket;
+            if (!key.empty()) path += "/" + auth::uri_encode(key, false);
+        } else {
+            origin.host = s->bucket + "." + origin.host;
+            path = "/" + auth::uri_encode(key, false);
+        }
+        auth::signable_request sr;
+        sr.method = std::string(boost::beast::http::to_string(method));
+        sr.path = path;
+        sr.query = query;
+        sr.headers = std::move(extra);
+        sr.headers.emplace_back("host", origin.host_header());
+        sr.payload_hash = auth::sha256_hex(body);
+        auth::sign(sr, s->creds, auth::signing_scope{s->region, "s3"},
+                   std::chrono::system_clock::now());
+        http::request r;
+        r.method = method;
+        r.target = path + (query.empty() ? "" : "?" + query);
+        r.headers = std::move(sr.headers);
+        r.body = std::move(body);
+        r.idempotent = idempotent;
+        // Two statements, not one ?: with a co_await on each side: g++ 12 miscompiles that.
+        if (stream_into) {
+            http::response streamed = co_await s->client.send_into(origin, std::move(r), into);
+            co_return streamed;
+        }
+        http::response reply = co_await s->client.send(origin, std::move(r));
+        co_return reply;
+    }
+
+    static boost::asio::awaitable<http::response> call(state_ptr s, boost::beast::http::verb method,
+                                                       std::string key, std::string query,
+                                                       headers extra, std::string body,
+                                                       bool idempotent) {
+        http::response reply =
+            co_await call(std::move(s), method, std::move(key), std::move(query), std::move(extra),
+                          std::move(body), idempotent, boost::asio::mutable_buffer(), false);
+        co_return reply;
+    }
+
+    /// Throws `ec`; `detail::async_run` turns it back into the operation's error code.
+    [[noreturn]] static void fail(std::error_code ec) { throw std::system_error(ec); }
+
+    [[noreturn]] static void fail_with(const http::response& r) {
+        const detail::s3::error_reply e = detail::s3::parse_error(r.body);
+        fail(detail::s3::error_for(r.status, e.code));
+    }
+    static void check(const http::response& r) {
+        if (r.status >= 300) fail_with(r);
+    }
+    static void check_key(const std::string& key) {
+        if (auto ec = validate_key(key)) fail(ec);
+    }
+
+    static boost::asio::awaitable<object_info> head(state_ptr s, std::string key) {
+        check_key(key);
+        const http::response r = co_await call(s, boost::beast::http::verb::head, key,
+                                               std::string(), headers(), std::string(), true);
+        check(r);
+        object_info info;
+        info.key = key;
+        info.size = std::strtoull(std::string(r.header("content-length")).c_str(), nullptr, 10);
+        info.etag = detail::s3::unquote(r.header("etag"));
+        info.content_type = std::string(r.header("content-type"));
+        if (auto t = detail::s3::parse_http_date(r.header("last-modified")))
+            info.last_modified = *t;
+        for (const auto& [name, value] : r.headers)
+            if (name.starts_with("x-amz-meta-")) info.metadata[name.substr(11)] = value;
+        co_return info;
+    }
+
+    static boost::asio::awaitable<std::size_t>
+    get(state_ptr s, std::string key, std::uint64_t offset, boost::asio::mutable_buffer buffer) {
+        check_key(key);
+        if (buffer.size() == 0) {
+            co_await head(s, key); // a missing key is still not_found
+            co_return 0;
+        }
+        headers h;
+        h.emplace_back("range", "bytes=" + std::to_string(offset) + "-" +
+                                    std::to_string(offset + buffer.size() - 1));
+        const http::response r = co_await call(s, boost::beast::http::verb::get, key, std::string(),
+                                               std::move(h), std::string(), true, buffer, true);
+        if (r.status == 416) co_return 0; // the offset is at or past the end
+        check(r);
+        co_return r.body_bytes;
+    }
+
+    template <class MutableBufferSequence>
+    static boost::asio::awaitable<std::size_t>
+    get_scattered(state_ptr s, std::string key, std::uint64_t offset, MutableBufferSequence buffers,
+                  std::size_t total) {
+        std::string staging(total, '\0');
+        const std::size_t n = co_await get(s, key, offset, boost::asio::buffer(staging));
+        co_return boost::asio::buffer_copy(buffers, boost::asio::buffer(staging.data(), n));
+    }
+
+    static boost::asio::awaitable<put_result> put(state_ptr s, std::string key, std::string body,
+                                                  put_options options) {
+        check_key(key);
+        if (body.size() > multipart_limits::max_part_size) fail(errc::entity_too_large);
+        check_metadata(options);
+        headers h;
+        add_put_headers(h, options);
+        h.emplace_back("content-md5", content_md5(body));
+        if (options.if_none_match) h.emplace_back("if-none-match", "*");
+        if (options.if_match) h.emplace_back("if-match", "\"" + *options.if_match + "\"");
+        const http::response r = co_await call(s, boost::beast::http::verb::put, key, std::string(),
+                                               std::move(h), std::move(body), true);
+        if (r.status == 412 && options.if_none_match) fail(errc::already_exists);
+        check(r);
+        put_result result;
+        result.etag = detail::s3::unquote(r.header("etag"));
+        co_return result;
+    }
+
+    static std::string query_param(std::string_view name, std::string_view value) {
+        return std::string(name) + "=" + auth::uri_encode(value, true);
+    }
+
+    static boost::asio::awaitable<list_page> list(state_ptr s, list_request request) {
+        if (auto ec = validate_prefix(request.prefix)) fail(ec);
+        if (request.max_keys == 0 || request.max_keys > 1000) fail(errc::invalid_argument);
+        std::string q =
+            "list-type=2&encoding-type=url&max-keys=" + std::to_string(request.max_keys);
+        if (!request.prefix.empty()) q += "&" + query_param("prefix", request.prefix);
+        if (!request.delimiter.empty()) q += "&" + query_param("delimiter", request.delimiter);
+        if (!request.continuation_token.empty())
+            q += "&" + query_param("continuation-token", request.continuation_token);
+        else if (!request.start_after.empty())
+            q += "&" + query_param("start-after", request.start_after);
+        const http::response r = co_await call(s, boost::beast::http::verb::get, std::string(),
+                                               std::move(q), headers(), std::string(), true);
+        check(r);
+        std::error_code ec;
+        list_page page = detail::s3::parse_list(r.body, ec);
+        if (ec) fail(ec);
+        co_return page;
+    }
+
+    static boost::asio::awaitable<void> remove(state_ptr s, std::string key) {
+        check_key(key);
+        const http::response r = co_await call(s, boost::beast::http::verb::delete_, key,
+                                               std::string(), headers(), std::string(), true);
+        if (r.status == 404) co_return; // already gone: S3 itself answers 204
+        check(r);
+    }
+
+    static boost::asio::awaitable<std::vector<remove_failure>>
+    remove_batch(state_ptr s, std::vector<std::string> keys) {
+        if (keys.size() > max_batch_remove) fail(errc::invalid_argument);
+        std::vector<remove_failure> failures;
+        std::vector<std::string> valid;
+        for (auto& k : keys) {
+            if (auto ec = validate_key(k))
+                failures.push_back({k, ec});
+            else
+                valid.push_back(k);
+        }
+        if (valid.empty()) co_return failures;
+        std::string body = detail::s3::delete_objects_body(valid);
+        headers h;
+        h.emplace_back("content-md5", content_md5(body));
+        h.emplace_back("content-type", "application/xml");
+        const http::response r = co_await call(s, boost::beast::http::verb::post, std::string(),
+                                               "delete=", std::move(h), std::move(body), true);
+        check(r);
+        std::error_code ec;
+        auto more = detail::s3::parse_delete_result(r.body, ec);
+        if (ec) fail(ec);
+        for (auto& f : more)
+            if (f.error != errc::not_found) failures.push_back(std::move(f));
+        co_return failures;
+    }
+
+    static boost::asio::awaitable<put_result> copy(state_ptr s, std::string from, std::string to,
+                                                   std::optional<put_options> replace) {
+        check_key(from);
+        check_key(to);
+        headers h;
+        h.emplace_back("x-amz-copy-source", "/" + s->bucket + "/" + auth::uri_encode(from, false));
+        if (replace) {
+            check_metadata(*replace);
+            h.emplace_back("x-amz-metadata-directive", "REPLACE");
+            add_put_headers(h, *replace);
+        }
+        const http::response r = co_await call(s, boost::beast::http::verb::put, to, std::string(),
+                                               std::move(h), std::string(), true);
+        check(r);
+        std::error_code ec;
+        detail::s3::error_reply error;
+        put_result result;
+        result.etag = detail::s3::parse_result_etag(r.body, "CopyObjectResult", ec, error);
+        if (ec) fail(ec);
+        co_return result;
+    }
+
+    static boost::asio::awaitable<std::string> create_multipart(state_ptr s, std::string key,
+                                                                put_options options) {
+        check_key(key);
+        check_metadata(options);
+        headers h;
+        add_put_headers(h, options);
+        const http::response r = co_await call(s, boost::beast::http::verb::post, key,
+                                               "uploads=", std::move(h), std::string(), false);
+        check(r);
+        std::error_code ec;
+        std::string id = detail::s3::parse_upload_id(r.body, ec);
+        if (ec) fail(ec);
+        co_return id;
+    }
+
+    static boost::asio::awaitable<completed_part>
+    upload_part(state_ptr s, std::string key, std::string id, int number, std::string body) {
+        check_key(key);
+        if (number < 1 || number > multipart_limits::max_parts) fail(errc::invalid_argument);
+        if (body.size() > multipart_limits::max_part_size) fail(errc::entity_too_large);
+        headers h;
+        h.emplace_back("content-md5", content_md5(body));
+        const http::response r = co_await call(s, boost::beast::http::verb::put, key,
+                                               "partNumber=" + std::to_string(number) + "&" +
+                                                   query_param("uploadId", id),
+                                               std::move(h), std::move(body), true);
+        check(r);
+        completed_part part;
+        part.part_number = number;
+        part.etag = detail::s3::unquote(r.header("etag"));
+        if (part.etag.empty()) fail(errc::protocol_error);
+        co_return part;
+    }
+
+    static boost::asio::awaitable<put_result>
+    complete_multipart(state_ptr s, std::string key, std::string id,
+                       std::vector<completed_part> parts) {
+        check_key(key);
+        if (parts.empty()) fail(errc::invalid_upload);
+        std::string body = detail::s3::complete_multipart_body(parts);
+        headers h;
+        h.emplace_back("content-type", "application/xml");
+        // Completing twice is harmless on S3 (same ETag), so a lost reply may be retried.
+        const http::response r =
+            co_await call(s, boost::beast::http::verb::post, key, query_param("uploadId", id),
+                          std::move(h), std::move(body), true);
+        check(r);
+        std::error_code ec;
+        detail::s3::error_reply error;
+        put_result result;
+        result.etag =
+            detail::s3::parse_result_etag(r.body, "CompleteMultipartUploadResult", ec, error);
+        if (ec) fail(ec);
+        co_return result;
+    }
+
+    static boost::asio::awaitable<void> abort_multipart(state_ptr s, std::string key,
+                                                        std::string id) {
+        check_key(key);
+        const http::response r =
+            co_await call(s, boost::beast::http::verb::delete_, key, query_param("uploadId", id),
+                          headers(), std::string(), true);
+        check(r);
+    }
+
+    static boost::asio::awaitable<void> create_bucket(state_ptr s) {
+        std::string body;
+        if (s->region != "us-east-1")
+            body = "<CreateBucketConfiguration><LocationConstraint>" + s->region +
+                   "</LocationConstraint></CreateBucketConfiguration>";
+        const http::response r = co_await call(s, boost::beast::http::verb::put, std::string(),
+                                               std::string(), headers(), std::move(body), true);
+        check(r);
+    }
+
+    static boost::asio::awaitable<void> delete_bucket(state_ptr s) {
+        const http::response r = co_await call(s, boost::beast::http::verb::delete_, std::string(),
+                                               std::string(), headers(), std::string(), true);
+        check(r);
+    }
+
+    static boost::asio::awaitable<std::string> head_bucket(state_ptr s) {
+        const http::response r = co_await call(s, boost::beast::http::verb::head, std::string(),
+                                               std::string(), headers(), std::string(), true);
+        check(r);
+        const std::string_view region = r.header("x-amz-bucket-region");
+        co_return region.empty() ? s->region : std::string(region);
+    }
+
+    state_ptr s_;
+};
+
+} // namespace skyvol
+
+#endif
