@@ -314,21 +314,10 @@ void exercise_mount(const std::string& mode, unsigned seed, int operations,
     temp_dir dir("skyvol-fuse");
     const mount_source bucket = make_source(backend, dir.path() / "bucket");
     tree_model model;
-    std::mt19937 rng(seed);
-    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
-    auto random_path = [&] {
-        static const char* names[] = {"a", "b", "c"};
-        std::string p = names[pick(3)];
-        for (int depth = pick(3); depth > 0; --depth)
-            p += std::string("/") + names[pick(3)];
-        return p;
-    };
-    auto random_data = [&] {
-        std::string d(static_cast<std::size_t>(pick(4) == 0 ? 0 : pick(300)), '\0');
-        for (auto& c : d)
-            c = static_cast<char>('a' + pick(26));
-        return d;
-    };
+    random_operations random(seed);
+    auto pick = [&](int n) { return random.pick(n); };
+    auto random_path = [&] { return random.path(); };
+    auto random_data = [&] { return random.data(); };
     {
         tool_mount m(bucket, dir.path() / "mnt", mode,
                      "--cache-dir " + quoted(dir.path() / "cache"));

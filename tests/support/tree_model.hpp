@@ -8,6 +8,7 @@
 
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -125,6 +126,31 @@ public:
 
 private:
     std::map<std::string, std::optional<std::string>> nodes_;
+};
+
+/// Random paths over a small name space, so that operations collide (three names, three levels
+/// deep), and small random contents.
+class random_operations {
+public:
+    explicit random_operations(unsigned seed)
+        : rng_(seed) {}
+    int pick(int n) { return static_cast<int>(rng_() % static_cast<unsigned>(n)); }
+    std::string path() {
+        static const char* names[] = {"a", "b", "c"};
+        std::string p = names[pick(3)];
+        for (int depth = pick(3); depth > 0; --depth)
+            p += std::string("/") + names[pick(3)];
+        return p;
+    }
+    std::string data() {
+        std::string d(static_cast<std::size_t>(pick(4) == 0 ? 0 : pick(300)), '\0');
+        for (auto& c : d)
+            c = static_cast<char>('a' + pick(26));
+        return d;
+    }
+
+private:
+    std::mt19937 rng_;
 };
 
 } // namespace skyvol::test

@@ -7,6 +7,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <skyvol/detail/hex.hpp>
+
 #include <array>
 #include <climits>
 #include <cstddef>
@@ -19,20 +21,7 @@ namespace skyvol::auth::detail {
 
 using sha256_digest = std::array<unsigned char, 32>;
 
-/// Lower-case hex of `size` bytes.
-inline std::string to_hex(const unsigned char* data, std::size_t size) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(size * 2, '0');
-    for (std::size_t i = 0; i < size; ++i) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 0xF];
-    }
-    return out;
-}
-
-inline std::string to_hex(const sha256_digest& digest) {
-    return to_hex(digest.data(), digest.size());
-}
+using skyvol::detail::to_hex;
 
 /// Incremental SHA-256, for payloads hashed chunk by chunk; `finish` starts it afresh.
 class sha256_hasher {

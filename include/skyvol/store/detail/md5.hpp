@@ -6,6 +6,8 @@
 
 #include <openssl/evp.h>
 
+#include <skyvol/detail/hex.hpp>
+
 #include <array>
 #include <cstddef>
 #include <memory>
@@ -41,20 +43,6 @@ private:
     };
     std::unique_ptr<EVP_MD_CTX, free_ctx> ctx_;
 };
-
-inline std::string to_hex(const unsigned char* data, std::size_t size) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(size * 2, '0');
-    for (std::size_t i = 0; i < size; ++i) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 0xF];
-    }
-    return out;
-}
-
-inline std::string to_hex(const md5_digest& d) {
-    return to_hex(d.data(), d.size());
-}
 
 /// Parses 32 hex digits; false if `hex` is anything else.
 inline bool from_hex(std::string_view hex, md5_digest& out) {
