@@ -474,6 +474,21 @@ TEST_CASE("fuse: a 1000-file tree and POSIX operations through a write-back moun
     tree_round_trip("mount-cached", "local");
 }
 
+TEST_CASE("fuse on s3: a 1000-file tree and POSIX operations through a write-through mount",
+          "[fuse][s3]") {
+    tree_round_trip("mount", "s3");
+}
+
+TEST_CASE("fuse on s3: a 1000-file tree and POSIX operations through a write-back mount",
+          "[fuse][s3]") {
+    tree_round_trip("mount-cached", "s3");
+}
+
+TEST_CASE("fuse on s3: 10000 random operations through a write-back mount match the model",
+          "[fuse][model][s3]") {
+    exercise_mount("mount-cached", 32, 10'000, "s3");
+}
+
 TEST_CASE("fuse: read-only and copy mounts refuse every change with EROFS", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket";

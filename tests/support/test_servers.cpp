@@ -23,6 +23,7 @@
 #include <spawn.h>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -132,7 +133,18 @@ void test_server::start_once() {
     for (auto& a : args)
         argv.push_back(a.data());
     argv.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), environ);
+    // s3rver encrypts ListObjectsV2 continuation tokens with DES, which Node's OpenSSL 3 only
+    // has in its legacy provider: without it every truncated listing is an InternalError.
+    std::vector<std::string> env_text;
+    for (char** e = environ; *e; ++e)
+        if (std::string_view(*e).substr(0, 13) != "NODE_OPTIONS=") env_text.emplace_back(*e);
+    if (kind_ == server_kind::s3rver)
+        env_text.emplace_back("NODE_OPTIONS=--openssl-legacy-provider");
+    std::vector<char*> envp;
+    for (auto& e : env_text)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
