@@ -385,14 +385,17 @@ TEST_CASE("http never retries a non-idempotent request the server received", "[h
     o.max_attempts = 3;
     errc expected = errc::connection_failed;
     SECTION("dropped after receipt") {
+        SUCCEED("variant: dropped after receipt");
         scripted.drop = true;
     }
     SECTION("no reply in time") {
+        SUCCEED("variant: no reply in time");
         scripted.delay = std::chrono::milliseconds(1000);
         o.first_byte_timeout = std::chrono::milliseconds(150);
         expected = errc::timed_out;
     }
     SECTION("a 503 reply") {
+        SUCCEED("variant: a 503 reply");
         scripted.status = 503;
     }
     http_test_server server([&scripted](const http_exchange&) { return scripted; });
@@ -474,9 +477,12 @@ TEST_CASE("http connection refused gives connection_failed after bounded attempt
         http::parse_url("http://127.0.0.1:" + std::to_string(closed_port()), ec);
     REQUIRE(!ec);
     http::request r = make_request(verb::put, "/k", "body");
-    SECTION("idempotent") {}
+    SECTION("idempotent") {
+        SUCCEED("variant: idempotent");
+    }
     // Refused connections never reached the server, so even a POST is retried.
     SECTION("non-idempotent") {
+        SUCCEED("variant: non-idempotent");
         r.idempotent = false;
     }
     const auto start = std::chrono::steady_clock::now();
@@ -522,6 +528,7 @@ TEST_CASE("http connect timeout gives timed_out", "[http]") {
     std::string mentions = "connecting to";
     std::vector<int> fillers; // plain descriptors: Asio's connect would wait for the handshake
     SECTION("no answer to the TCP handshake") {
+        SUCCEED("variant: no answer to the TCP handshake");
         listener.listen(0);
         sockaddr_in to{};
         to.sin_family = AF_INET;
@@ -533,6 +540,7 @@ TEST_CASE("http connect timeout gives timed_out", "[http]") {
         }
     }
     SECTION("no answer to the TLS handshake") {
+        SUCCEED("variant: no answer to the TLS handshake");
         listener.listen();
         scheme = "https";
         mentions = "TLS handshake";
@@ -559,22 +567,27 @@ TEST_CASE("http malformed replies give protocol_error", "[http]") {
     std::string mentions;
     std::size_t expected_requests = 1; // parse errors are not retried
     SECTION("malformed status line") {
+        SUCCEED("variant: malformed status line");
         scripted.raw = "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n";
     }
     SECTION("not HTTP at all") {
+        SUCCEED("variant: not HTTP at all");
         scripted.raw = "SSH-2.0-OpenSSH_9.2p1\r\n\r\n";
     }
     SECTION("bad chunk size") {
+        SUCCEED("variant: bad chunk size");
         scripted.raw =
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n";
     }
     SECTION("truncated body") {
+        SUCCEED("variant: truncated body");
         scripted.body = std::string(100, 'x');
         scripted.body_cut = 40;
         mentions = "40 of 100 bytes";
         expected_requests = 2; // a dropped connection is worth another try
     }
     SECTION("Content-Length larger than the body") {
+        SUCCEED("variant: Content-Length larger than the body");
         scripted.body = "short";
         scripted.content_length = 50;
         scripted.close_silently = true;
@@ -582,6 +595,7 @@ TEST_CASE("http malformed replies give protocol_error", "[http]") {
         expected_requests = 2;
     }
     SECTION("connection closed before the head ends") {
+        SUCCEED("variant: connection closed before the head ends");
         scripted.raw = "HTTP/1.1 200 OK\r\nContent-Len";
         expected_requests = 2;
     }
@@ -933,8 +947,11 @@ TEST_CASE("http shutdown cancels waiting sends", "[http]") {
 TEST_CASE("http never logs credentials", "[http]") {
     http_reply scripted;
     scripted.status = 503;
-    SECTION("retried responses") {}
+    SECTION("retried responses") {
+        SUCCEED("variant: retried responses");
+    }
     SECTION("failures") {
+        SUCCEED("variant: failures");
         scripted.drop = true;
     }
     http_test_server server([&scripted](const http_exchange&) { return scripted; });
