@@ -403,25 +403,22 @@ TEST_CASE("http never retries a non-idempotent request the server received", "[h
     http::client c(io.get_executor(), o);
 
     http::request post = make_request(verb::post, "/k?uploads", "<Complete/>");
+    auto send_and_check = [&] {
+        if (scripted.status == 503) {
+            const http::response r = run_on(io, c.send(server.url(), post));
+            CHECK(r.status == 503);
+        } else {
+            const failure f = failure_of(io, c.send(server.url(), post));
+            CHECK(f.code == expected);
+        }
+    };
     post.idempotent = false;
-    if (scripted.status == 503) {
-        const http::response r = run_on(io, c.send(server.url(), post));
-        CHECK(r.status == 503);
-    } else {
-        const failure f = failure_of(io, c.send(server.url(), post));
-        CHECK(f.code == expected);
-    }
+    send_and_check();
     CHECK(server.requests() == 1);
 
     // The same request marked idempotent is retried up to max_attempts.
     post.idempotent = true;
-    if (scripted.status == 503) {
-        const http::response r = run_on(io, c.send(server.url(), post));
-        CHECK(r.status == 503);
-    } else {
-        const failure f = failure_of(io, c.send(server.url(), post));
-        CHECK(f.code == expected);
-    }
+    send_and_check();
     CHECK(server.requests() == 4);
 }
 
