@@ -85,6 +85,8 @@ TEST_CASE("s3 protocol: error replies map to the library's codes", "[s3]") {
     CHECK(s3::error_for(412, "") == errc::precondition_failed);
     CHECK(s3::error_for(500, "") == errc::io_error);
     CHECK(s3::error_for(404, "") == errc::not_found); // HEAD has no body
+    CHECK(s3::error_for(405, "MethodNotAllowed") == errc::not_supported);
+    CHECK(s3::error_for(501, "") == errc::not_supported);
 }
 
 TEST_CASE("s3 protocol: bucket names are checked with a sentence per rule", "[s3]") {

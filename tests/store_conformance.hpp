@@ -6,8 +6,10 @@
 // Include it after declaring `skyvol::test::conformance_stores`, a std::tuple of fixtures. A
 // fixture is default-constructible, gives a fresh empty bucket in its member `store`, and names
 // itself in `static constexpr const char* name`. A new store joins by adding its fixture there.
+// A fixture whose server lacks part of the API lists it in `static constexpr server_gaps gaps`.
 
 #include "support/async.hpp"
+#include "support/test_servers.hpp"
 
 #include <skyvol/store/concepts.hpp>
 #include <skyvol/store/key.hpp>
@@ -35,6 +37,15 @@ using boost::asio::use_awaitable;
 // std::string ends up pointing into a dead frame), so tests pass these named values instead.
 inline const put_options no_options;
 inline const list_request everything;
+
+/// The API gaps of a fixture's server: none unless it declares `gaps`.
+template <class Fixture>
+constexpr server_gaps gaps_of() {
+    if constexpr (requires { Fixture::gaps; })
+        return Fixture::gaps;
+    else
+        return server_gaps();
+}
 
 /// Deterministic bytes that differ at every offset and between seeds.
 inline std::string pattern(std::size_t size, std::uint32_t seed = 1) {
@@ -88,12 +99,13 @@ struct full_listing {
 };
 
 template <class Store>
-awaitable<full_listing> list_all(Store& s, list_request request) {
+awaitable<full_listing> list_all(Store& s, list_request request, server_gaps gaps) {
     full_listing all;
     do {
         auto [ec, page] = co_await s.async_list(request, as_result);
         REQUIRE_FALSE(ec);
-        REQUIRE(page.objects.size() + page.common_prefixes.size() <= request.max_keys);
+        if (!gaps.prefix_paging || request.delimiter.empty())
+            REQUIRE(page.objects.size() + page.common_prefixes.size() <= request.max_keys);
         for (auto& o : page.objects)
             all.keys.push_back(o.key);
         for (auto& p : page.common_prefixes)
@@ -104,6 +116,18 @@ awaitable<full_listing> list_all(Store& s, list_request request) {
         request.start_after.clear();
     } while (!request.continuation_token.empty());
     co_return all;
+}
+
+// Not a default argument: g++ 12 mishandles `= {}` defaults of coroutine parameters.
+template <class Store>
+awaitable<full_listing> list_all(Store& s, list_request request) {
+    return list_all(s, std::move(request), server_gaps());
+}
+
+/// Records in the report which checks a fixture's server cannot take.
+inline void skipped_for(const char* fixture, const char* what) {
+    WARN(fixture << " server: not checked: " << what);
+    SUCCEED();
 }
 
 /// Splits at spaces: a list literal that coroutines can hold (see the multipart test).
@@ -226,6 +250,8 @@ TEMPLATE_LIST_TEST_CASE("store: overwrite and empty objects", "[store][conforman
 }
 
 TEMPLATE_LIST_TEST_CASE("store: conditional puts", "[store][conformance]", conformance_stores) {
+    if (gaps_of<TestType>().conditional_puts)
+        return skipped_for(TestType::name, "If-None-Match and If-Match are ignored");
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -252,6 +278,10 @@ TEMPLATE_LIST_TEST_CASE("store: 64 MiB object through multipart", "[store][confo
                         conformance_stores) {
     TestType fixture;
     auto& s = fixture.store;
+    constexpr server_gaps gaps = gaps_of<TestType>();
+    if (gaps.multipart_validation)
+        skipped_for(TestType::name, "invalid completions and parts after completion");
+    if (gaps.multipart_etags) skipped_for(TestType::name, "the -N ETag of a multipart upload");
     run_async([&]() -> awaitable<void> {
         constexpr std::size_t part_size = multipart_limits::min_part_size;
         const std::string data = pattern((64u << 20) + 12345, 11);
@@ -275,20 +305,23 @@ TEMPLATE_LIST_TEST_CASE("store: 64 MiB object through multipart", "[store][confo
         REQUIRE(parts.size() == 13);
 
         // Not a valid completion: a part out of order, then a part with a wrong ETag.
-        auto swapped = parts;
-        std::swap(swapped[0], swapped[1]);
-        auto [bad, r0] = co_await s.async_complete_multipart("big/ckpt.pt", id, swapped, as_result);
-        CHECK(bad == errc::invalid_upload);
-        auto wrong = parts;
-        wrong[2].etag = "00000000000000000000000000000000";
-        std::tie(bad, r0) =
-            co_await s.async_complete_multipart("big/ckpt.pt", id, wrong, as_result);
-        CHECK(bad == errc::invalid_upload);
+        if (!gaps.multipart_validation) {
+            auto swapped = parts;
+            std::swap(swapped[0], swapped[1]);
+            auto [bad, r0] =
+                co_await s.async_complete_multipart("big/ckpt.pt", id, swapped, as_result);
+            CHECK(bad == errc::invalid_upload);
+            auto wrong = parts;
+            wrong[2].etag = "00000000000000000000000000000000";
+            std::tie(bad, r0) =
+                co_await s.async_complete_multipart("big/ckpt.pt", id, wrong, as_result);
+            CHECK(bad == errc::invalid_upload);
+        }
 
         auto [ec, result] =
             co_await s.async_complete_multipart("big/ckpt.pt", id, parts, as_result);
         REQUIRE_FALSE(ec);
-        CHECK(result.etag.ends_with("-13"));
+        if (!gaps.multipart_etags) CHECK(result.etag.ends_with("-13"));
 
         auto [hec, info] = co_await s.async_head("big/ckpt.pt", as_result);
         REQUIRE_FALSE(hec);
@@ -306,9 +339,11 @@ TEMPLATE_LIST_TEST_CASE("store: 64 MiB object through multipart", "[store][confo
         CHECK(co_await get_text(s, "big/ckpt.pt") == data);
 
         // The upload is finished: its id is no longer accepted.
-        auto [late, p] = co_await s.async_upload_part("big/ckpt.pt", id, 1,
-                                                      boost::asio::buffer("x", 1), as_result);
-        CHECK(late == errc::invalid_upload);
+        if (!gaps.multipart_validation) {
+            auto [late, p] = co_await s.async_upload_part("big/ckpt.pt", id, 1,
+                                                          boost::asio::buffer("x", 1), as_result);
+            CHECK(late == errc::invalid_upload);
+        }
     });
 }
 
@@ -316,6 +351,9 @@ TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformanc
                         conformance_stores) {
     TestType fixture;
     auto& s = fixture.store;
+    constexpr server_gaps gaps = gaps_of<TestType>();
+    if (gaps.multipart_validation) skipped_for(TestType::name, "the 5 MiB minimum part size");
+    if (gaps.multipart_abort) skipped_for(TestType::name, "abort (the server answers 405)");
     run_async([&]() -> awaitable<void> {
         auto [cec, id] = co_await s.async_create_multipart("small-parts", no_options, as_result);
         REQUIRE_FALSE(cec);
@@ -338,20 +376,26 @@ TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformanc
         both_parts.push_back(p1);
         both_parts.push_back(p2);
         first_part.push_back(p1);
-        auto [small_ec, r] =
-            co_await s.async_complete_multipart("small-parts", id, both_parts, as_result);
-        CHECK(small_ec == errc::entity_too_small);
+        if (!gaps.multipart_validation) {
+            auto [small_ec, r] =
+                co_await s.async_complete_multipart("small-parts", id, both_parts, as_result);
+            CHECK(small_ec == errc::entity_too_small);
+        }
 
         auto [aec] = co_await s.async_abort_multipart("small-parts", id, as_result);
-        CHECK_FALSE(aec);
-        std::tie(small_ec, r) =
-            co_await s.async_complete_multipart("small-parts", id, first_part, as_result);
-        CHECK(small_ec == errc::invalid_upload);
-        auto [hec, info] = co_await s.async_head("small-parts", as_result);
-        CHECK(hec == errc::not_found);
-        auto [unknown] =
-            co_await s.async_abort_multipart("small-parts", "no-such-upload", as_result);
-        CHECK(unknown == errc::invalid_upload);
+        if (gaps.multipart_abort) {
+            CHECK(aec == errc::not_supported); // a clear error, not a protocol failure
+        } else {
+            CHECK_FALSE(aec);
+            auto [after_abort, r] =
+                co_await s.async_complete_multipart("small-parts", id, first_part, as_result);
+            CHECK(after_abort == errc::invalid_upload);
+            auto [hec, info] = co_await s.async_head("small-parts", as_result);
+            CHECK(hec == errc::not_found);
+            auto [unknown] =
+                co_await s.async_abort_multipart("small-parts", "no-such-upload", as_result);
+            CHECK(unknown == errc::invalid_upload);
+        }
 
         // A single (last) small part is a valid upload.
         auto [cec2, id2] = co_await s.async_create_multipart("one-part", no_options, as_result);
@@ -363,7 +407,7 @@ TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformanc
         auto [done, result] =
             co_await s.async_complete_multipart("one-part", id2, only_part, as_result);
         REQUIRE_FALSE(done);
-        CHECK(result.etag.ends_with("-1"));
+        if (!gaps.multipart_etags) CHECK(result.etag.ends_with("-1"));
         CHECK(co_await get_text(s, "one-part") == small);
     });
 }
@@ -372,6 +416,8 @@ TEMPLATE_LIST_TEST_CASE("store: list with delimiter and prefix", "[store][confor
                         conformance_stores) {
     TestType fixture;
     auto& s = fixture.store;
+    constexpr server_gaps gaps = gaps_of<TestType>();
+    if (gaps.byte_order_listing) skipped_for(TestType::name, "byte order and start-after");
     run_async([&]() -> awaitable<void> {
         const std::vector<std::string> keys = strings("a.txt b/1 b/2 b/c/3 b-c b0 d/ d/e/f z");
         for (const std::string& key : keys)
@@ -406,14 +452,17 @@ TEMPLATE_LIST_TEST_CASE("store: list with delimiter and prefix", "[store][confor
 
         list_request flat; // no delimiter: the whole subtree in byte order
         all = co_await list_all(s, flat);
+        if (gaps.byte_order_listing) std::sort(all.keys.begin(), all.keys.end());
         CHECK(all.keys == std::vector<std::string>{"a.txt", "b-c", "b/1", "b/2", "b/c/3", "b0",
                                                    "d/", "d/e/f", "z"});
         CHECK(all.prefixes.empty());
 
-        list_request after;
-        after.start_after = "b/2";
-        all = co_await list_all(s, after);
-        CHECK(all.keys == std::vector<std::string>{"b/c/3", "b0", "d/", "d/e/f", "z"});
+        if (!gaps.byte_order_listing) { // start-after follows the server's order
+            list_request after;
+            after.start_after = "b/2";
+            all = co_await list_all(s, after);
+            CHECK(all.keys == std::vector<std::string>{"b/c/3", "b0", "d/", "d/e/f", "z"});
+        }
 
         list_request nothing;
         nothing.prefix = "no-such-prefix/";
@@ -438,6 +487,8 @@ TEMPLATE_LIST_TEST_CASE("store: list pagination over 2,600 keys", "[store][confo
                         conformance_stores) {
     TestType fixture;
     auto& s = fixture.store;
+    constexpr server_gaps gaps = gaps_of<TestType>();
+    if (gaps.prefix_paging) skipped_for(TestType::name, "max-keys over common prefixes");
     run_async([&]() -> awaitable<void> {
         std::set<std::string> expected_keys, expected_prefixes;
         for (int i = 0; i < 2600; ++i) {
@@ -461,8 +512,8 @@ TEMPLATE_LIST_TEST_CASE("store: list pagination over 2,600 keys", "[store][confo
         grouped.prefix = "many/";
         grouped.delimiter = "/";
         grouped.max_keys = 7;
-        all = co_await list_all(s, grouped);
-        CHECK(all.pages == 6);
+        all = co_await list_all(s, grouped, gaps);
+        if (!gaps.prefix_paging) CHECK(all.pages == 6);
         CHECK(all.keys == std::vector<std::string>{"many/top-level"});
         CHECK(all.prefixes ==
               std::vector<std::string>(expected_prefixes.begin(), expected_prefixes.end()));

@@ -55,6 +55,17 @@ private:
     pid_t pid_ = -1;
 };
 
+/// The parts of the S3 API a test server does not implement, for suites that run against several
+/// stores: such a suite skips exactly these checks for that server, and says so.
+struct server_gaps {
+    bool conditional_puts = false;     ///< ignores If-None-Match and If-Match on PUT
+    bool multipart_validation = false; ///< accepts small or reordered parts and wrong part ETags
+    bool multipart_etags = false;      ///< a completed upload's ETag lacks the "-N" part count
+    bool byte_order_listing = false;   ///< lists keys in its own order, not by UTF-8 bytes
+    bool prefix_paging = false;        ///< max-keys does not bound common prefixes
+    bool multipart_abort = false;      ///< AbortMultipartUpload answers 405 MethodNotAllowed
+};
+
 /// One server of each kind per test process, started on first use.
 test_server& shared_server(server_kind kind);
 

@@ -79,6 +79,7 @@ inline std::error_code error_for(unsigned status, std::string_view code) {
     if (code == "InvalidBucketName" || code == "InvalidArgument" || code == "InvalidRequest")
         return errc::invalid_argument;
     if (code == "RequestTimeout" || code == "RequestTimeTooSkewed") return errc::timed_out;
+    if (code == "NotImplemented" || code == "MethodNotAllowed") return errc::not_supported;
     switch (status) {
     case 404:
         return errc::not_found;
@@ -94,6 +95,9 @@ inline std::error_code error_for(unsigned status, std::string_view code) {
         return errc::throttled;
     case 400:
         return errc::invalid_argument;
+    case 405:
+    case 501:
+        return errc::not_supported;
     default:
         return status >= 500 ? errc::io_error : errc::protocol_error;
     }
