@@ -7,6 +7,8 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <utility>
 
 namespace skyvol::auth {
 
@@ -31,6 +33,28 @@ inline std::string redacted(const credentials& creds) {
     if (!creds.session_token.empty()) text.append(" (with session token)");
     return text;
 }
+
+/// Credentials and where they came from, for logs: "environment", "profile default (FILE)",
+/// "web identity (AWS_ROLE_ARN=...)", "container credentials (URL)", "IMDSv2 at URL".
+struct resolved_credentials {
+    credentials keys;
+    std::string source;
+};
+
+/// A credential source failed: `code()` is errc::access_denied (or errc::invalid_config for a
+/// malformed setting) and `why()` a sentence naming the source, never a secret.
+class credential_error : public std::system_error {
+public:
+    credential_error(std::error_code ec, std::string why)
+        : std::system_error(ec, why)
+        , why_(std::move(why)) {}
+
+    /// The sentence alone, without the code's message.
+    const std::string& why() const noexcept { return why_; }
+
+private:
+    std::string why_;
+};
 
 } // namespace skyvol::auth
 
