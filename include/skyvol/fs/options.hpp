@@ -68,6 +68,10 @@ struct volume_options {
     std::uint64_t disk_cache_bytes = 10ull << 30;
     /// copy: objects fetched at once.
     std::size_t copy_parallelism = 8;
+    /// Listings of S3-like stores carry no user metadata (mode, mtime, owner, symlinks), so a
+    /// directory listing HEADs the entries the volume does not know yet, this many at once, as
+    /// s3fs does. 0 trusts the listing: default permissions, and symlinks show as files.
+    std::size_t listing_heads = 16;
     /// copy: called after each object fetched, on a volume thread.
     std::function<void(const copy_progress&)> on_copy_progress{};
 };

@@ -25,14 +25,17 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +46,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -201,6 +205,7 @@ public:
         if (!st.is_directory()) fail(errc::not_a_directory);
 
         std::map<std::string, directory_entry> entries;
+        std::set<std::string> incomplete; // listed without metadata: HEADed below
         list_request request;
         request.prefix = dir_key_of(dir);
         request.delimiter = "/";
@@ -211,7 +216,10 @@ public:
                 const std::string name =
                     cp.substr(request.prefix.size(), cp.size() - request.prefix.size() - 1);
                 if (!usable_name(name)) continue;
-                entries.try_emplace(name, join_path(dir, name), new_status(file_type::directory));
+                if (entries
+                        .try_emplace(name, join_path(dir, name), new_status(file_type::directory))
+                        .second)
+                    incomplete.insert(name); // its marker may hold a mode
             }
             for (const object_info& object : page.objects) {
                 if (object.key == request.prefix) continue; // the directory's own marker
@@ -221,13 +229,19 @@ public:
                 entries.insert_or_assign(
                     name,
                     directory_entry(join_path(dir, name), status_of(object, false, defaults_)));
+                if (object.metadata.empty())
+                    incomplete.insert(name);
+                else
+                    incomplete.erase(name);
             }
             request.continuation_token = page.next_continuation_token;
         } while (!request.continuation_token.empty());
         if (journal_)
-            for (auto& [p, e] : journal_->children_of(dir))
+            for (auto& [p, e] : journal_->children_of(dir)) {
                 entries.insert_or_assign(std::string(name_of(p)),
                                          directory_entry(p, pending_status(e)));
+                incomplete.erase(std::string(name_of(p)));
+            }
         {
             std::lock_guard lock(open_mutex_);
             for (const auto& [p, f] : open_files_)
@@ -236,14 +250,53 @@ public:
         }
         std::vector<directory_entry> out;
         out.reserve(entries.size());
+        std::vector<std::size_t> to_complete;
         for (auto& [name, e] : entries) {
             // Prefer what the volume already knows in full (permissions, owner, symlinks).
             if (auto known = cache_.lookup(e.path());
                 known && known->exists() && known->is_directory() == e.is_directory())
                 e = directory_entry(e.path(), *known);
+            else if (incomplete.count(name))
+                to_complete.push_back(out.size());
             out.push_back(std::move(e));
         }
+        if (options_.listing_heads > 0 && !to_complete.empty())
+            co_await complete_entries(out, to_complete);
         co_return out;
+    }
+
+    /// HEADs listed entries whose listing had no metadata, `listing_heads` at a time, and
+    /// caches what they say; an entry that vanished meanwhile keeps its listed status.
+    boost::asio::awaitable<void> complete_entries(std::vector<directory_entry>& entries,
+                                                  const std::vector<std::size_t>& which) {
+        std::atomic<std::size_t> next{0};
+        auto worker = [&]() -> boost::asio::awaitable<void> {
+            for (std::size_t i; (i = next++) < which.size();) {
+                directory_entry& e = entries[which[i]];
+                const bool is_dir = e.is_directory();
+                const std::string key = is_dir ? dir_key_of(e.path()) : key_of(e.path());
+                auto [ec, info] = co_await store_.async_head(key, as_result);
+                if (ec == errc::not_found) {
+                    if (is_dir) cache_.store(e.path(), e.status()); // an implicit directory
+                    continue;
+                }
+                throw_on(ec);
+                const file_status st = status_of(info, is_dir, defaults_);
+                cache_.store(e.path(), st);
+                e = directory_entry(e.path(), st);
+            }
+        };
+        auto executor = co_await boost::asio::this_coro::executor;
+        using op_type = decltype(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
+        std::vector<op_type> workers;
+        for (std::size_t w = 0; w < std::min(options_.listing_heads, which.size()); ++w)
+            workers.push_back(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
+        auto [order, errors] =
+            co_await boost::asio::experimental::make_parallel_group(std::move(workers))
+                .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
+        (void)order;
+        for (const auto& ep : errors)
+            if (ep) std::rethrow_exception(ep);
     }
 
     boost::asio::awaitable<std::string> read_link(std::string path) {
