@@ -1,6 +1,8 @@
 // The S3 protocol without a server (XML replies, errors, dates, bucket names), and the S3 store
 // against s3rver beyond the conformance suite: bucket operations, URIs, odd replies.
 
+#include "support/http_test_server.hpp"
+#include "support/scoped_env.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 
@@ -8,11 +10,13 @@
 #include <skyvol/store/s3_store.hpp>
 
 #include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <unistd.h>
 
@@ -97,42 +101,257 @@ TEST_CASE("s3 protocol: bucket names are checked with a sentence per rule", "[s3
     CHECK(s3::bucket_name_problem("a..b").find("adjacent dots") != std::string::npos);
     CHECK(s3::bucket_name_problem("192.168.1.1").find("IP addresses") != std::string::npos);
     CHECK(s3::bucket_name_problem("xn--bucket").find("xn--") != std::string::npos);
-    std::string why;
-    std::error_code ec;
-    auto [bucket, prefix] = s3_store::parse_uri("s3://data-bucket/imagenet/train", why, ec);
-    CHECK_FALSE(ec);
-    CHECK(bucket == "data-bucket");
-    CHECK(prefix == "imagenet/train");
-    s3_store::parse_uri("s3://Bad_Bucket/x", why, ec);
-    CHECK(ec == errc::invalid_config);
-    CHECK(why.find("lower-case") != std::string::npos);
     CHECK_THROWS_WITH(s3_store("x"), Catch::Contains("3 to 63"));
 }
 
-/// Sets environment variables for one test and puts the old values back.
-class scoped_env {
-public:
-    void set(const char* name, const char* value) {
-        if (!saved_.count(name)) {
-            const char* old = std::getenv(name);
-            saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
-        }
-        if (value)
-            ::setenv(name, value, 1);
-        else
-            ::unsetenv(name);
-    }
-    ~scoped_env() {
-        for (const auto& [name, value] : saved_)
-            if (value)
-                ::setenv(name.c_str(), value->c_str(), 1);
-            else
-                ::unsetenv(name.c_str());
-    }
+TEST_CASE("s3 uris: each provider's endpoint and region and bucket rules", "[s3]") {
+    scoped_env env;
+    for (const char* name : {"CLOUDFLARE_ACCOUNT_ID", "R2_ACCOUNT_ID", "OCI_NAMESPACE"})
+        env.set(name, nullptr);
+    std::string why;
+    std::error_code ec;
+    auto parse = [&](std::string_view uri) {
+        why.clear();
+        return parse_s3_uri(uri, why, ec);
+    };
+    auto options = [&](const s3_location& where) {
+        why.clear();
+        return options_for(where, s3_options(), why, ec);
+    };
 
-private:
-    std::map<std::string, std::optional<std::string>> saved_;
-};
+    s3_location where = parse("s3://data-bucket/imagenet/train");
+    REQUIRE_FALSE(ec);
+    CHECK(where.provider == s3_provider::aws);
+    CHECK(where.bucket == "data-bucket");
+    CHECK(where.prefix == "imagenet/train");
+    CHECK(options(where).endpoint.empty()); // AWS_ENDPOINT_URL or AWS's, at construction
+    parse("s3://Bad_Bucket/x");
+    CHECK(ec == errc::invalid_config);
+    CHECK(why.find("lower-case") != std::string::npos);
+
+    where = parse("r2://my-bucket/checkpoints");
+    REQUIRE_FALSE(ec);
+    CHECK(where.provider == s3_provider::r2);
+    options(where);
+    CHECK(ec == errc::invalid_config);
+    CHECK(why.find("CLOUDFLARE_ACCOUNT_ID") != std::string::npos);
+    env.set("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef");
+    s3_options o = options(where);
+    REQUIRE_FALSE(ec);
+    CHECK(o.endpoint == "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com");
+    CHECK(o.region == "auto");
+    CHECK(o.provider == s3_provider::r2);
+    parse("r2://my.bucket");
+    CHECK(why.find("R2 bucket names use only lower-case letters, digits and hyphens") !=
+          std::string::npos);
+
+    where = parse("gs://my_bucket.data/x");
+    REQUIRE_FALSE(ec);
+    o = options(where);
+    CHECK(o.endpoint == "https://storage.googleapis.com");
+    CHECK(o.region == "auto");
+    parse("gs://my-google-data");
+    CHECK(why.find("contain google") != std::string::npos);
+    parse("gs://goog-data");
+    CHECK(why.find("begin with goog") != std::string::npos);
+    parse("gs://" + std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c'));
+    CHECK_FALSE(ec); // dotted GCS names may exceed 63 characters
+    parse("gs://" + std::string(64, 'a') + ".b");
+    CHECK(why.find("63 characters at most") != std::string::npos);
+    parse("s3://" + std::string(63, 'a') + "." + std::string(63, 'b'));
+    CHECK(why.find("3 to 63") != std::string::npos); // but S3's may not
+
+    where = parse("cos://us-south/my-bucket/logs/2026");
+    REQUIRE_FALSE(ec);
+    CHECK(where.provider == s3_provider::ibm_cos);
+    CHECK(where.bucket == "my-bucket");
+    CHECK(where.prefix == "logs/2026");
+    o = options(where);
+    CHECK(o.endpoint == "https://s3.us-south.cloud-object-storage.appdomain.cloud");
+    CHECK(o.region == "us-south");
+    parse("cos://my-bucket");
+    CHECK(why.find("names no bucket") != std::string::npos);
+    parse("cos://us_south/my-bucket");
+    CHECK(why.find("region first") != std::string::npos);
+
+    where = parse("oci://Training_Data@us-ashburn-1/shards");
+    REQUIRE_FALSE(ec);
+    CHECK(where.bucket == "Training_Data"); // OCI allows upper case: path-style only
+    CHECK(where.region == "us-ashburn-1");
+    options(where);
+    CHECK(why.find("OCI_NAMESPACE") != std::string::npos);
+    env.set("OCI_NAMESPACE", "axaxnpcrorw5");
+    o = options(where);
+    REQUIRE_FALSE(ec);
+    CHECK(o.endpoint == "https://axaxnpcrorw5.compat.objectstorage.us-ashburn-1.oraclecloud.com");
+    CHECK(o.style == s3_options::addressing::path);
+    parse("oci://bucket-without-region");
+    CHECK(why.find("BUCKET@REGION") != std::string::npos);
+
+    // An explicit endpoint and region win over the provider's.
+    s3_options given;
+    given.endpoint = "http://127.0.0.1:9000";
+    given.region = "eu-central-1";
+    o = options_for(parse("gs://bucket"), given, why, ec);
+    CHECK(o.endpoint == "http://127.0.0.1:9000");
+    CHECK(o.region == "eu-central-1");
+
+    parse("ftp://bucket");
+    CHECK(why.find("s3://, r2://, gs://, cos:// or oci://") != std::string::npos);
+    CHECK(is_s3_uri("gs://bucket"));
+    CHECK_FALSE(is_s3_uri("file:///srv/bucket"));
+    env.set("OCI_NAMESPACE", nullptr);
+    CHECK_THROWS_WITH(s3_store::from_uri("oci://b@us-phoenix-1"), Catch::Contains("OCI_NAMESPACE"));
+}
+
+TEST_CASE("s3 store: S3 error replies become error codes and log lines with code and request id",
+          "[s3]") {
+    http_test_server server([](const http_exchange& in) {
+        http_reply reply;
+        auto error = [&](unsigned status, const std::string& code, const std::string& message) {
+            reply.status = status;
+            reply.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code +
+                         "</Code><Message>" + message + "</Message><RequestId>REQ-" + code +
+                         "</RequestId></Error>";
+        };
+        if (in.method == "PUT" && !in.header("if-none-match").empty())
+            error(412, "PreconditionFailed", "At least one of the pre-conditions did not hold");
+        else if (in.method == "PUT" && !in.header("if-match").empty())
+            error(412, "PreconditionFailed", "At least one of the pre-conditions did not hold");
+        else if (in.method == "POST" && in.target.find("/order?") != std::string::npos)
+            error(400, "InvalidPartOrder", "The list of parts was not in ascending order");
+        else if (in.method == "POST" && in.target.find("/small?") != std::string::npos)
+            error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum");
+        else if (in.target.starts_with("/scripted/denied"))
+            error(403, "AccessDenied", "Access Denied");
+        else if (in.method == "HEAD") {
+            reply.status = 404;
+            reply.headers.emplace_back("x-amz-request-id", "REQ-HEAD");
+        } else
+            error(500, "InternalError", "unexpected request");
+        return reply;
+    });
+    std::mutex mutex;
+    std::vector<std::pair<log_level, std::string>> lines;
+    s3_options o;
+    o.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+    o.credentials = auth::credentials{"AKIDSCRIPTED", "secret-never-logged", {}, std::nullopt};
+    o.http.max_attempts = 1;
+    o.http.log = [&](log_level level, std::string_view text) {
+        std::lock_guard lock(mutex);
+        lines.emplace_back(level, std::string(text));
+    };
+    s3_store store("scripted", o);
+    auto error_of = [](auto&& future) {
+        try {
+            future.get();
+        } catch (const boost::system::system_error& e) { // what use_future throws
+            return std::error_code(e.code());
+        }
+        return std::error_code();
+    };
+    put_options create_only;
+    create_only.if_none_match = true;
+    CHECK(error_of(store.async_put("cond", boost::asio::buffer("x", 1), create_only,
+                                   boost::asio::use_future)) == errc::already_exists);
+    put_options replace;
+    replace.if_match = "0123456789abcdef0123456789abcdef";
+    CHECK(error_of(store.async_put("cond", boost::asio::buffer("x", 1), replace,
+                                   boost::asio::use_future)) == errc::precondition_failed);
+    std::vector<completed_part> parts(1, completed_part{1, "etag"});
+    CHECK(error_of(store.async_complete_multipart("order", "U1", parts, boost::asio::use_future)) ==
+          errc::invalid_upload);
+    CHECK(error_of(store.async_complete_multipart("small", "U1", parts, boost::asio::use_future)) ==
+          errc::entity_too_small);
+    char byte;
+    CHECK(error_of(store.async_get("denied", 0, boost::asio::buffer(&byte, 1),
+                                   boost::asio::use_future)) == errc::access_denied);
+    CHECK(error_of(store.async_head("missing", boost::asio::use_future)) == errc::not_found);
+
+    std::lock_guard lock(mutex);
+    auto logged = [&](std::string_view text) {
+        for (const auto& [level, line] : lines)
+            if (line.find(text) != std::string::npos) return std::optional<log_level>(level);
+        return std::optional<log_level>();
+    };
+    CHECK(logged("s3 scripted/denied: GET answered 403 AccessDenied: Access Denied (request id "
+                 "REQ-AccessDenied)") == log_level::warning);
+    CHECK(logged("s3 scripted/order: POST answered 400 InvalidPartOrder") == log_level::warning);
+    CHECK(logged("s3 scripted/missing: HEAD answered 404 no S3 error code (request id REQ-HEAD)") ==
+          log_level::debug); // an answer callers expect
+    CHECK(logged("PreconditionFailed") == log_level::debug);
+    for (const auto& [level, line] : lines) {
+        CHECK(line.find("secret-never-logged") == std::string::npos);
+        CHECK(line.find("Signature=") == std::string::npos);
+    }
+}
+
+TEST_CASE("s3 store: a reply naming the bucket's region moves the store there", "[s3]") {
+    http_test_server server([](const http_exchange& in) {
+        http_reply reply;
+        const std::string auth = in.header("authorization");
+        if (auth.find("/eu-west-2/s3/aws4_request") != std::string::npos) {
+            reply.headers.emplace_back("x-amz-bucket-region", "eu-west-2");
+            reply.headers.emplace_back("etag", "\"0cc175b9c0f1b6a831c399e269772661\"");
+            reply.headers.emplace_back("content-type", "text/plain");
+            reply.body = in.method == "HEAD" ? "" : "a";
+        } else if (in.method == "HEAD") {
+            reply.status = 301; // HEAD: no body, the header says where
+            reply.headers.emplace_back("x-amz-bucket-region", "eu-west-2");
+        } else {
+            reply.status = 400;
+            reply.body = "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region "
+                         "'us-east-1' is wrong; expecting 'eu-west-2'</Message>"
+                         "<Region>eu-west-2</Region></Error>";
+        }
+        return reply;
+    });
+    s3_options o;
+    o.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+    o.region = "us-east-1";
+    o.credentials = auth::credentials{"AKIDREGION", "secret", {}, std::nullopt};
+    SECTION("found by HeadBucket") {
+        s3_store store("far-bucket", o);
+        CHECK(store.async_head_bucket(boost::asio::use_future).get() == "eu-west-2");
+        CHECK(store.async_head("k", boost::asio::use_future).get().etag ==
+              "0cc175b9c0f1b6a831c399e269772661");
+        const auto seen = server.received();
+        REQUIRE(seen.size() == 3); // 301, its retry, then straight to eu-west-2
+        CHECK(seen[2].header("authorization").find("/eu-west-2/") != std::string::npos);
+    }
+    SECTION("found by a PUT's 400 AuthorizationHeaderMalformed") {
+        s3_store store("far-bucket", o);
+        const std::string data = "a";
+        CHECK(
+            store.async_put("k", boost::asio::buffer(data), put_options(), boost::asio::use_future)
+                .get()
+                .etag == "0cc175b9c0f1b6a831c399e269772661");
+        const auto seen = server.received();
+        REQUIRE(seen.size() == 2);
+        CHECK(seen[1].body == "a"); // the body went again
+    }
+}
+
+TEST_CASE("s3 store: gs and r2 URIs reach an explicit S3 endpoint", "[s3][servers]") {
+    test_server& server = shared_server(server_kind::s3rver);
+    s3_options o;
+    o.endpoint = server.endpoint();
+    o.credentials =
+        auth::credentials{test_server::s3_access_key, test_server::s3_secret_key, {}, std::nullopt};
+    for (const std::string scheme : {"gs", "r2"}) {
+        INFO(scheme);
+        s3_store store = s3_store::from_uri(
+            scheme + "://" + scheme + "-interop-" + std::to_string(::getpid()), o);
+        store.async_create_bucket(boost::asio::use_future).get();
+        const std::string data = "through " + scheme;
+        store.async_put("k", boost::asio::buffer(data), put_options(), boost::asio::use_future)
+            .get();
+        std::string back(data.size(), '\0');
+        CHECK(store.async_get("k", 0, boost::asio::buffer(back), boost::asio::use_future).get() ==
+              data.size());
+        CHECK(back == data);
+    }
+}
 
 TEST_CASE("credentials: environment first then profiles with errors naming the source",
           "[s3][auth]") {

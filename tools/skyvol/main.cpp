@@ -103,13 +103,15 @@ void wait_for_end(fuse::mount_handle& handle, logger& log) {
 
 /// The store a validated request names; throws skyvol::error saying what is wrong.
 template <class Store>
-Store open_store(const mount_request& r) {
+Store open_store(const mount_request& r, logger& log) {
     if constexpr (std::is_same_v<Store, local_store>) {
+        (void)log;
         return local_store(r.folder);
     } else {
         s3_options o;
         o.endpoint = r.endpoint;
-        s3_store store(r.bucket, o);
+        o.http.log = log.as_sink(); // S3 error codes, messages and request ids; never secrets
+        s3_store store = s3_store::from_uri(r.source, o);
         // Reach the bucket before mounting, so that a wrong endpoint, bucket or key fails here.
         store.async_head_bucket(boost::asio::use_future).get();
         return store;
@@ -137,7 +139,7 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
             };
     std::unique_ptr<volume<Store, Mode>> vol;
     try {
-        vol = std::make_unique<volume<Store, Mode>>(open_store<Store>(r), options);
+        vol = std::make_unique<volume<Store, Mode>>(open_store<Store>(r, log), options);
     } catch (const std::exception& e) {
         ready.error(std::string("cannot open the volume: ") + e.what());
         return 1;

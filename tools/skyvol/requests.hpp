@@ -101,21 +101,26 @@ inline std::string validate(mount_request& r) {
             return who + "bucket folder '" + r.folder + "' does not exist or is not a folder";
         if (!r.endpoint.empty())
             return who + "--endpoint applies to object-store URIs, not file://";
-    } else if (uri.scheme == "s3") {
-        auto [bucket, prefix] = s3_store::parse_uri(r.source, why, ec);
+    } else if (is_s3_uri(r.source)) {
+        const s3_location where = parse_s3_uri(r.source, why, ec);
         if (ec) return who + why;
-        if (!prefix.empty() && !r.prefix.empty())
+        if (!where.prefix.empty() && !r.prefix.empty())
             return who + "give the prefix in the URI or with --prefix, not both";
-        r.bucket = bucket;
-        if (!prefix.empty()) r.prefix = prefix;
+        r.bucket = where.bucket;
+        if (!where.prefix.empty()) r.prefix = where.prefix;
         if (!r.endpoint.empty()) {
             std::error_code uec;
             http::parse_url(r.endpoint, uec);
             if (uec) return who + "endpoint '" + r.endpoint + "' is not an http(s) URL";
         }
+        s3_options o;
+        o.endpoint = r.endpoint;
+        options_for(where, o, why, ec); // R2's account, OCI's namespace
+        if (ec) return who + why;
     } else {
         return who + "unsupported URI scheme '" + uri.scheme +
-               "://' (file:///folder and s3://bucket/prefix are supported)";
+               "://' (file:///folder, s3://bucket/prefix, r2://bucket, gs://bucket, "
+               "cos://region/bucket and oci://bucket@region are supported)";
     }
     if (!r.prefix.empty() && validate_key(r.prefix + (r.prefix.ends_with('/') ? "" : "/")))
         return who + "prefix '" + r.prefix + "' is not a valid object key prefix";

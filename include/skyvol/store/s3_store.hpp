@@ -23,6 +23,8 @@
 #include <skyvol/store/detail/s3_protocol.hpp>
 #include <skyvol/store/key.hpp>
 #include <skyvol/store/object_info.hpp>
+#include <skyvol/store/s3_options.hpp>
+#include <skyvol/store/s3_uri.hpp>
 #include <skyvol/uri.hpp>
 
 #include <boost/asio/buffer.hpp>
@@ -34,6 +36,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -41,24 +44,6 @@
 #include <vector>
 
 namespace skyvol {
-
-struct s3_options {
-    /// "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:9000"... Empty: AWS_ENDPOINT_URL,
-    /// else AWS's endpoint for the region.
-    std::string endpoint{};
-    /// Empty: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.
-    std::string region{};
-    enum class addressing { automatic, virtual_hosted, path };
-    /// automatic: virtual-hosted on AWS (path style for dotted names), path style on custom
-    /// endpoints, where virtual hosts rarely resolve.
-    addressing style = addressing::automatic;
-    /// Explicit keys; without them the credential chain's (auth/credential_chain.hpp).
-    std::optional<auth::credentials> credentials{};
-    /// Send unsigned requests (public buckets).
-    bool anonymous = false;
-    http::client_options http{};
-    std::size_t io_threads = 2;
-};
 
 class s3_store {
 public:
@@ -69,31 +54,16 @@ public:
     explicit s3_store(std::string bucket, s3_options options = {})
         : s_(std::make_shared<state>(std::move(bucket), std::move(options))) {}
 
-    /// The bucket and prefix of `s3://bucket/prefix`; `why` says what is wrong with another.
-    static std::pair<std::string, std::string> parse_uri(std::string_view text, std::string& why,
-                                                         std::error_code& ec) {
-        const store_uri uri = parse_store_uri(text, why, ec);
-        if (ec) return {};
-        if (uri.scheme != "s3")
-            why = "the S3 store takes s3://bucket/prefix URIs, not " + uri.scheme + "://";
-        else if (const std::string problem = detail::s3::bucket_name_problem(uri.authority);
-                 !problem.empty())
-            why = "bucket '" + uri.authority + "': " + problem;
-        if (!why.empty()) {
-            ec = errc::invalid_config;
-            return {};
-        }
-        std::string prefix = uri.path.empty() ? std::string() : uri.path.substr(1);
-        return {uri.authority, prefix};
-    }
-
-    /// The store an `s3://bucket[/prefix]` URI names (the prefix is for the volume).
+    /// The store a URI names: s3://, r2://, gs://, cos:// or oci:// (store/s3_uri.hpp), with
+    /// the service's endpoint and region unless `options` gives them. The URI's prefix is for
+    /// the volume. Throws `skyvol::error` (errc::invalid_config) saying what is wrong.
     static s3_store from_uri(std::string_view text, s3_options options = {}) {
         std::string why;
         std::error_code ec;
-        auto [bucket, prefix] = parse_uri(text, why, ec);
-        detail::throw_if(ec, {"s3", {}, {}, why});
-        return s3_store(bucket, std::move(options));
+        const s3_location where = parse_s3_uri(text, why, ec);
+        if (!ec) options = options_for(where, std::move(options), why, ec);
+        detail::throw_if(ec, {"s3", where.bucket, {}, why});
+        return s3_store(where.bucket, std::move(options));
     }
 
     executor_type get_executor() const { return s_->pool.get_executor(); }
@@ -246,7 +216,8 @@ private:
             , options(std::move(o))
             , pool(std::max<std::size_t>(1, options.io_threads))
             , client(pool.get_executor(), client_options_of(options)) {
-            if (const std::string problem = detail::s3::bucket_name_problem(bucket);
+            if (const std::string problem =
+                    detail::s3::bucket_name_problem(bucket, options.provider);
                 !problem.empty())
                 detail::throw_if(errc::invalid_config, {"s3", bucket, {}, problem});
             region = !options.region.empty() ? options.region : env("AWS_REGION");
@@ -255,6 +226,7 @@ private:
             std::string text =
                 !options.endpoint.empty() ? options.endpoint : env("AWS_ENDPOINT_URL");
             const bool custom = !text.empty();
+            endpoint_follows_region = !custom;
             if (!custom) text = "https://s3." + region + ".amazonaws.com";
             std::error_code ec;
             endpoint = http::parse_url(text, ec);
@@ -267,19 +239,29 @@ private:
                 options.style == style::path || (options.style == style::automatic &&
                                                  (custom || bucket.find('.') != std::string::npos));
             if (options.credentials) {
-                creds = *options.credentials;
-                if (creds.access_key_id.empty() || creds.secret_access_key.empty())
+                const auth::credentials& given = *options.credentials;
+                if (given.access_key_id.empty() || given.secret_access_key.empty())
                     detail::throw_if(errc::invalid_config,
                                      {"s3", bucket, {}, "explicit credentials need both keys"});
-            } else if (!options.anonymous) {
+                creds.emplace(pool.get_executor(), given);
+            } else if (options.anonymous) {
+                creds.emplace(pool.get_executor(), auth::credentials(), "anonymous");
+            } else {
+                // The chain, refreshed before expiry; the first credentials are fetched now
+                // (on the pool, from this thread, which is not the pool's) to fail fast.
+                auth::credential_provider_options po;
+                po.log = options.http.log;
+                po.http.log = options.http.log;
+                creds.emplace(pool.get_executor(), std::move(po));
                 std::string why;
                 std::error_code cec;
-                creds = auth::resolve_credentials(why, cec).keys;
+                creds->get(why, cec);
                 detail::throw_if(cec, {"s3", bucket, {}, why});
             }
         }
         ~state() {
             client.shutdown();
+            if (creds) creds->shutdown();
             pool.join();
         }
 
@@ -301,12 +283,16 @@ private:
 
         std::string bucket;
         s3_options options;
+        /// Where requests go; a reply naming the bucket's region moves both (region discovery).
         std::string region;
+        bool endpoint_follows_region = false;
+        mutable std::mutex where_mutex;
         http::url endpoint;
         bool path_style = true;
-        auth::credentials creds;
         boost::asio::thread_pool pool;
         http::client client;
+        /// Explicit, anonymous or the chain's; after the pool, so it goes first.
+        std::optional<auth::credential_provider> creds;
     };
     using state_ptr = std::shared_ptr<state>;
 
@@ -343,12 +329,61 @@ private:
             h.emplace_back("x-amz-meta-" + name, value);
     }
 
-    /// Signs and sends one request; a reply of 300 or more becomes the error it names.
+    /// The region and endpoint requests use now.
+    static std::pair<std::string, http::url> where_now(const state& s) {
+        std::lock_guard lock(s.where_mutex);
+        return {s.region, s.endpoint};
+    }
+
+    /// The bucket's region if `r` says requests went to the wrong one (301 PermanentRedirect,
+    /// 400 AuthorizationHeaderMalformed), else empty.
+    static std::string region_hint(const http::response& r, const std::string& used) {
+        if (r.status != 301 && r.status != 307 && r.status != 400) return {};
+        std::string hint(r.header("x-amz-bucket-region"));
+        if (hint.empty() && r.status == 400) hint = detail::s3::error_region(r.body);
+        if (hint == used || !detail::s3::is_host_label(hint)) return {};
+        return hint;
+    }
+
+    /// Moves the store to the bucket's region, as AWS SDKs do on a redirect.
+    static void follow_region(state& s, const std::string& region) {
+        std::lock_guard lock(s.where_mutex);
+        if (s.region == region) return;
+        s.region = region;
+        if (s.endpoint_follows_region) s.endpoint.host = "s3." + region + ".amazonaws.com";
+        if (s.options.http.log)
+            s.options.http.log(log_level::info,
+                               "s3 " + s.bucket + ": the bucket is in " + region + "; using it");
+    }
+
+    /// Signs and sends one request, once more in the bucket's region if the reply names another.
     static boost::asio::awaitable<http::response>
     call(state_ptr s, boost::beast::http::verb method, std::string key, std::string query,
          headers extra, std::string body, bool idempotent, boost::asio::mutable_buffer into,
          bool stream_into) {
-        http::url origin = s->endpoint;
+        // Bodies up to 1 MiB are kept for the retry; a larger one only moves later requests
+        // (the tool's HeadBucket at mount time finds the region before any upload).
+        const bool can_retry = body.size() <= (1u << 20);
+        std::optional<std::string> kept;
+        if (can_retry) kept = body;
+        const std::string used_region = where_now(*s).first;
+        http::response first = co_await call_once(s, method, key, query, extra, std::move(body),
+                                                  idempotent, into, stream_into);
+        const std::string hint = region_hint(first, used_region);
+        if (hint.empty()) co_return first;
+        follow_region(*s, hint);
+        if (!kept) co_return first;
+        http::response second =
+            co_await call_once(s, method, std::move(key), std::move(query), std::move(extra),
+                               std::move(*kept), idempotent, into, stream_into);
+        co_return second;
+    }
+
+    static boost::asio::awaitable<http::response>
+    call_once(state_ptr s, boost::beast::http::verb method, std::string key, std::string query,
+              headers extra, std::string body, bool idempotent, boost::asio::mutable_buffer into,
+              bool stream_into) {
+        auto [region, origin] = where_now(*s);
         std::string path;
         if (s->path_style) {
             path = origin.path == "/" ? std::string() : origin.path;
@@ -366,8 +401,9 @@ private:
         sr.headers = std::move(extra);
         sr.headers.emplace_back("host", origin.host_header());
         sr.payload_hash = auth::sha256_hex(body);
-        auth::sign(sr, s->creds, auth::signing_scope{s->region, "s3"},
-                   std::chrono::system_clock::now());
+        // Refreshed before expiry by the provider, once for all concurrent calls.
+        const auth::credentials keys = co_await s->creds->async_get(boost::asio::use_awaitable);
+        auth::sign(sr, keys, auth::signing_scope{region, "s3"}, std::chrono::system_clock::now());
         http::request r;
         r.method = method;
         r.target = path + (query.empty() ? "" : "?" + query);
@@ -377,10 +413,26 @@ private:
         // Two statements, not one ?: with a co_await on each side: g++ 12 miscompiles that.
         if (stream_into) {
             http::response streamed = co_await s->client.send_into(origin, std::move(r), into);
+            log_failure(*s, method, key, streamed);
             co_return streamed;
         }
         http::response reply = co_await s->client.send(origin, std::move(r));
+        log_failure(*s, method, key, reply);
         co_return reply;
+    }
+
+    /// Logs an error reply with what S3 said (code, message, request id), so that the error
+    /// code the caller gets has its explanation in the log. Expected answers go to debug.
+    static void log_failure(const state& s, boost::beast::http::verb method, std::string_view key,
+                            const http::response& r) {
+        if (r.status < 300 || !s.options.http.log) return;
+        detail::s3::error_reply e = detail::s3::parse_error(r.body);
+        if (e.request_id.empty()) e.request_id = std::string(r.header("x-amz-request-id"));
+        const bool expected = r.status == 404 || r.status == 412 || r.status == 416;
+        std::string text = "s3 " + s.bucket + (key.empty() ? "" : "/") + std::string(key) + ": " +
+                           std::string(boost::beast::http::to_string(method)) + " answered " +
+                           std::to_string(r.status) + " " + e.describe();
+        s.options.http.log(expected ? log_level::debug : log_level::warning, text);
     }
 
     static boost::asio::awaitable<http::response> call(state_ptr s, boost::beast::http::verb method,
@@ -617,8 +669,9 @@ private:
 
     static boost::asio::awaitable<void> create_bucket(state_ptr s) {
         std::string body;
-        if (s->region != "us-east-1")
-            body = "<CreateBucketConfiguration><LocationConstraint>" + s->region +
+        const std::string region = where_now(*s).first;
+        if (region != "us-east-1")
+            body = "<CreateBucketConfiguration><LocationConstraint>" + region +
                    "</LocationConstraint></CreateBucketConfiguration>";
         const http::response r = co_await call(s, boost::beast::http::verb::put, std::string(),
                                                std::string(), headers(), std::move(body), true);
@@ -636,7 +689,8 @@ private:
                                                std::string(), headers(), std::string(), true);
         check(r);
         const std::string_view region = r.header("x-amz-bucket-region");
-        co_return region.empty() ? s->region : std::string(region);
+        if (!region.empty()) co_return std::string(region);
+        co_return where_now(*s).first;
     }
 
     state_ptr s_;

@@ -7,6 +7,7 @@
 /// `errc::protocol_error`, never a crash.
 
 #include <skyvol/error.hpp>
+#include <skyvol/store/detail/bucket_names.hpp>
 #include <skyvol/store/object_info.hpp>
 
 #include <boost/property_tree/ptree.hpp>
@@ -56,6 +57,13 @@ inline error_reply parse_error(std::string_view body) {
         }
     }
     return e;
+}
+
+/// The region an AuthorizationHeaderMalformed reply says the bucket is in, else empty.
+inline std::string error_region(std::string_view body) {
+    if (auto tree = parse_xml(body))
+        if (auto error = tree->get_child_optional("Error")) return error->get("Region", "");
+    return {};
 }
 
 /// The library's error for an S3 error reply (`code` may be empty: HEAD has no body).
@@ -293,32 +301,6 @@ inline std::vector<remove_failure> parse_delete_result(std::string_view body, st
             failures.push_back(
                 {node.get("Key", ""), error_for(500, node.get("Code", "InternalError"))});
     return failures;
-}
-
-/// S3's bucket naming rules; the sentence says which one `name` breaks, empty if none.
-inline std::string bucket_name_problem(std::string_view name) {
-    if (name.size() < 3 || name.size() > 63) return "bucket names are 3 to 63 characters long";
-    for (char c : name)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
-            return "bucket names use only lower-case letters, digits, dots and hyphens";
-    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-    if (!alnum(name.front()) || !alnum(name.back()))
-        return "bucket names begin and end with a letter or digit";
-    if (name.find("..") != std::string_view::npos) return "bucket names have no two adjacent dots";
-    int dots = 0;
-    bool digits_only = true;
-    for (char c : name) {
-        if (c == '.')
-            ++dots;
-        else if (c < '0' || c > '9')
-            digits_only = false;
-    }
-    if (dots == 3 && digits_only) return "bucket names are not IP addresses";
-    if (name.starts_with("xn--") || name.starts_with("sthree-"))
-        return "bucket names do not begin with xn-- or sthree-";
-    if (name.ends_with("-s3alias") || name.ends_with("--ol-s3"))
-        return "bucket names do not end with -s3alias or --ol-s3";
-    return {};
 }
 
 } // namespace skyvol::detail::s3
