@@ -37,20 +37,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void spit(const fs::path& p, const std::string& data) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << data;
-    out.close();
-    REQUIRE(out.good());
-}
-
 /// 1,000 files of 0 bytes to 64 MiB in nested folders; the big ones are few.
 void make_tree(const fs::path& root, unsigned seed) {
     std::mt19937 rng(seed);

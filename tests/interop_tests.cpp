@@ -45,20 +45,6 @@ constexpr const char* time_2020 = "2020-01-02 03:04:05 UTC"; // 1577934245
 constexpr const char* stamp_time = "2020-06-15 12:00:00 UTC";
 constexpr std::size_t mib = 1u << 20;
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void spit(const fs::path& p, const std::string& data) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << data;
-    out.close();
-    REQUIRE(out.good());
-}
-
 void write_random(const fs::path& p, std::size_t size, unsigned seed) {
     std::mt19937 rng(seed);
     std::string data(size, '\0');

@@ -3,6 +3,8 @@
 
 // Real kernel mounts for tests: run the `skyvol` tool, and always leave the mount point clean.
 
+#include <catch2/catch.hpp>
+
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 
 namespace skyvol::test {
@@ -32,6 +35,22 @@ inline command_result run(const std::string& command) {
     const int status = ::pclose(p);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+/// A whole file's bytes ("" if it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+/// Replaces a file's bytes; the test fails if they do not all reach it.
+inline void spit(const std::filesystem::path& p, const std::string& data) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << data;
+    out.close();
+    REQUIRE(out.good());
 }
 
 inline std::string quoted(const std::filesystem::path& p) {

@@ -7,14 +7,13 @@
 /// copies of objects the bucket no longer has. The source ETag is kept in the mirror object's
 /// metadata under `skyvol-source-etag`.
 
+#include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/options.hpp>
 #include <skyvol/store/concepts.hpp>
 #include <skyvol/store/detail/local_files.hpp>
 #include <skyvol/store/local_store.hpp>
 
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
@@ -79,18 +78,8 @@ public:
                 if (on_progress_) on_progress_(progress);
             }
         };
-        auto executor = co_await boost::asio::this_coro::executor;
-        using op_type = decltype(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
-        std::vector<op_type> workers;
-        for (std::size_t w = 0; w < std::min(parallelism_, std::max<std::size_t>(1, remote.size()));
-             ++w)
-            workers.push_back(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
-        auto [order, errors] =
-            co_await boost::asio::experimental::make_parallel_group(std::move(workers))
-                .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
-        (void)order;
-        for (const auto& ep : errors)
-            if (ep) std::rethrow_exception(ep);
+        co_await run_workers(std::min(parallelism_, std::max<std::size_t>(1, remote.size())),
+                             worker);
 
         // What the mirror has that the bucket no longer does.
         std::set<std::string> wanted;

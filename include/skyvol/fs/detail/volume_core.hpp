@@ -14,6 +14,7 @@
 
 #include <skyvol/error.hpp>
 #include <skyvol/fs/detail/metadata_cache.hpp>
+#include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/read_cache.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/detail/write_back_journal.hpp>
@@ -25,11 +26,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -286,17 +285,7 @@ public:
                 e = directory_entry(e.path(), st);
             }
         };
-        auto executor = co_await boost::asio::this_coro::executor;
-        using op_type = decltype(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
-        std::vector<op_type> workers;
-        for (std::size_t w = 0; w < std::min(options_.listing_heads, which.size()); ++w)
-            workers.push_back(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
-        auto [order, errors] =
-            co_await boost::asio::experimental::make_parallel_group(std::move(workers))
-                .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
-        (void)order;
-        for (const auto& ep : errors)
-            if (ep) std::rethrow_exception(ep);
+        co_await run_workers(std::min(options_.listing_heads, which.size()), worker);
     }
 
     boost::asio::awaitable<std::string> read_link(std::string path) {
