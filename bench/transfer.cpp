@@ -122,11 +122,11 @@ std::uint64_t upload(skyvol::s3_store& store, const arguments& a) {
                 if (::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at)) !=
                     static_cast<ssize_t>(buffer.size()))
                     fail_errno("read");
-                parts[i] = store
-                               .async_upload_part(a.key, id, static_cast<int>(i + 1),
-                                                  boost::asio::buffer(buffer),
-                                                  boost::asio::use_future)
-                               .get();
+                parts[i] =
+                    store
+                        .async_upload_part(a.key, id, static_cast<int>(i + 1),
+                                           boost::asio::buffer(buffer), boost::asio::use_future)
+                        .get();
             }
         });
         store.async_complete_multipart(a.key, id, parts, boost::asio::use_future).get();
@@ -159,8 +159,7 @@ std::uint64_t download(skyvol::s3_store& store, const arguments& a) {
                     .async_get(a.key, at, boost::asio::buffer(buffer.data(), want),
                                boost::asio::use_future)
                     .get();
-            if (::pwrite(fd, buffer.data(), n, static_cast<off_t>(at)) !=
-                static_cast<ssize_t>(n))
+            if (::pwrite(fd, buffer.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n))
                 fail_errno("write");
             total += n;
         }
