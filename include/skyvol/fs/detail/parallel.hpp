@@ -8,30 +8,44 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <cstddef>
 #include <exception>
-#include <vector>
+#include <memory>
+#include <mutex>
 
 namespace skyvol::detail {
 
 template <class Worker>
 boost::asio::awaitable<void> run_workers(std::size_t count, Worker& worker) {
+    if (count == 0) co_return;
     auto executor = co_await boost::asio::this_coro::executor;
-    using op_type = decltype(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
-    std::vector<op_type> workers;
+    // Shared with each completion, so the last one never touches a frame that has resumed and
+    // gone (Boost 1.81's ranged parallel_group does, on a multi-threaded pool).
+    struct state {
+        state(const boost::asio::any_io_executor& ex, std::size_t n)
+            : done(ex, n) {}
+        boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> done;
+        std::mutex mutex;
+        std::exception_ptr first;
+    };
+    auto shared = std::make_shared<state>(executor, count);
     for (std::size_t w = 0; w < count; ++w)
-        workers.push_back(boost::asio::co_spawn(executor, worker(), boost::asio::deferred));
-    auto [order, errors] =
-        co_await boost::asio::experimental::make_parallel_group(std::move(workers))
-            .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
-    (void)order;
-    for (const auto& ep : errors)
-        if (ep) std::rethrow_exception(ep);
+        boost::asio::co_spawn(executor, worker(), [shared](std::exception_ptr ep) {
+            if (ep) {
+                std::lock_guard lock(shared->mutex);
+                if (!shared->first) shared->first = ep;
+            }
+            shared->done.try_send(boost::system::error_code());
+        });
+    for (std::size_t w = 0; w < count; ++w)
+        co_await shared->done.async_receive(boost::asio::use_awaitable);
+    std::lock_guard lock(shared->mutex);
+    if (shared->first) std::rethrow_exception(shared->first);
 }
 
 } // namespace skyvol::detail
