@@ -1,5 +1,6 @@
 // The volume: filesystem semantics over the memory and local stores, in every mode.
 
+#include "support/async.hpp"
 #include "support/temp_dir.hpp"
 
 #include <skyvol/store/local_store.hpp>
@@ -8,14 +9,18 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <thread>
@@ -432,6 +437,219 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
             files += e.is_regular_file();
         CHECK(files == 1);
     }
+}
+
+namespace {
+
+/// An object that read-ahead fetches from, recording each ranged GET. Fetches take a millisecond
+/// so that several can be in flight; `fail_at` makes the GET starting there fail once.
+struct recorded_object {
+    std::string data;
+    std::vector<std::pair<std::uint64_t, std::size_t>> gets;
+    int in_flight = 0, most_in_flight = 0;
+    std::optional<std::uint64_t> fail_at;
+
+    detail::read_ahead::fetch_function fetch() {
+        return [this](std::uint64_t offset, boost::asio::mutable_buffer buffer) {
+            return get(offset, buffer);
+        };
+    }
+    boost::asio::awaitable<std::size_t> get(std::uint64_t offset,
+                                            boost::asio::mutable_buffer buffer) {
+        gets.emplace_back(offset, buffer.size());
+        most_in_flight = std::max(most_in_flight, ++in_flight);
+        boost::asio::steady_timer delay(co_await boost::asio::this_coro::executor,
+                                        std::chrono::milliseconds(1));
+        co_await delay.async_wait(boost::asio::use_awaitable);
+        --in_flight;
+        if (fail_at == offset) {
+            fail_at.reset();
+            throw boost::system::system_error(make_error_code(errc::connection_failed));
+        }
+        const std::size_t n =
+            offset >= data.size() ? 0 : std::min(buffer.size(), data.size() - offset);
+        std::memcpy(buffer.data(), data.data() + offset, n);
+        co_return n;
+    }
+};
+
+detail::read_ahead_limits test_limits() {
+    detail::read_ahead_limits l;
+    l.first = 1u << 20;
+    l.part = 4u << 20;
+    l.window = 16u << 20;
+    return l;
+}
+
+} // namespace
+
+TEST_CASE("read-ahead: a sequential reader gets growing parallel ranges", "[read-ahead]") {
+    recorded_object object;
+    object.data = pattern(40u << 20, 7);
+    auto budget = std::make_shared<detail::read_ahead_budget>(64u << 20);
+    run_async([&]() -> boost::asio::awaitable<void> {
+        auto ex = co_await boost::asio::this_coro::executor;
+        auto reader = std::make_shared<detail::read_ahead>(ex, object.data.size(), object.fetch(),
+                                                           test_limits(), budget);
+        std::string got(object.data.size(), '\0');
+        constexpr std::size_t piece = 128u << 10; // what the kernel asks of a FUSE file
+        for (std::size_t at = 0; at < got.size(); at += piece) {
+            const std::size_t n = co_await detail::read_ahead::read(
+                reader, at, boost::asio::buffer(got.data() + at, piece));
+            CHECK(n == piece);
+        }
+        CHECK(got == object.data);
+        std::string past(10, 'x');
+        {
+            const std::size_t read_n =
+                co_await detail::read_ahead::read(reader, got.size(), boost::asio::buffer(past));
+            CHECK(read_n == 0);
+        }
+        CHECK(reader->fetches() == object.gets.size());
+    });
+    // 1, 2, 4 MiB, then 4 MiB parts: a dozen GETs instead of 320, several at once.
+    REQUIRE(object.gets.size() >= 3);
+    CHECK(object.gets.size() <= 14);
+    CHECK(object.gets[0] == std::pair<std::uint64_t, std::size_t>(0, 1u << 20));
+    CHECK(object.gets[1] == std::pair<std::uint64_t, std::size_t>(1u << 20, 2u << 20));
+    CHECK(object.gets[2].second == 4u << 20);
+    std::uint64_t next = 0;
+    for (const auto& [offset, length] : object.gets) {
+        CHECK(offset == next); // each byte fetched once, in order
+        next = offset + length;
+    }
+    CHECK(object.most_in_flight >= 3);
+    CHECK(budget->in_use() == 0); // every buffer went back when the reader did
+}
+
+TEST_CASE("read-ahead: random reads fetch only what they ask", "[read-ahead]") {
+    recorded_object object;
+    object.data = pattern(8u << 20, 3);
+    auto budget = std::make_shared<detail::read_ahead_budget>(64u << 20);
+    run_async([&]() -> boost::asio::awaitable<void> {
+        auto ex = co_await boost::asio::this_coro::executor;
+        auto reader = std::make_shared<detail::read_ahead>(ex, object.data.size(), object.fetch(),
+                                                           test_limits(), budget);
+        std::uint64_t at = 5000;
+        for (int i = 0; i < 50; ++i) {
+            at = (at * 7919 + 12345) % (object.data.size() - 4096);
+            std::string got(4096, '\0');
+            {
+                const std::size_t read_n =
+                    co_await detail::read_ahead::read(reader, at, boost::asio::buffer(got));
+                CHECK(read_n == 4096);
+            }
+            CHECK(got == object.data.substr(at, 4096));
+        }
+    });
+    CHECK(object.gets.size() == 50);
+    for (const auto& g : object.gets)
+        CHECK(g.second == 4096);
+}
+
+TEST_CASE("read-ahead: stragglers, failures, short objects and the budget", "[read-ahead]") {
+    recorded_object object;
+    object.data = pattern(12u << 20, 5);
+    auto budget = std::make_shared<detail::read_ahead_budget>(3u << 20);
+    run_async([&]() -> boost::asio::awaitable<void> {
+        auto ex = co_await boost::asio::this_coro::executor;
+        auto reader = std::make_shared<detail::read_ahead>(ex, object.data.size(), object.fetch(),
+                                                           test_limits(), budget);
+        std::string got(256u << 10, '\0');
+        for (std::uint64_t at = 0; at < (6u << 20); at += got.size()) {
+            {
+                const std::size_t read_n =
+                    co_await detail::read_ahead::read(reader, at, boost::asio::buffer(got));
+                CHECK(read_n == got.size());
+            }
+            CHECK(got == object.data.substr(at, got.size()));
+            // Beyond the budget only what reads wait for, kept a little behind them.
+            CHECK(budget->in_use() <= (4u << 20) + 2 * got.size());
+        }
+        // A read that arrives a little late, behind the stream, is served without resetting it.
+        const std::size_t before = object.gets.size();
+        std::string late(4096, '\0');
+        {
+            const std::size_t read_n = co_await detail::read_ahead::read(
+                reader, (6u << 20) - (1u << 19) - 4096, boost::asio::buffer(late));
+            CHECK(read_n == 4096);
+        }
+        CHECK(late == object.data.substr((6u << 20) - (1u << 19) - 4096, 4096));
+        {
+            const std::size_t read_n =
+                co_await detail::read_ahead::read(reader, 6u << 20, boost::asio::buffer(got));
+            CHECK(read_n == got.size());
+        }
+        CHECK(object.gets.size() - before <= 3);
+
+        // A failed GET fails the read that waits for it; the next read fetches again.
+        object.fail_at = object.gets.back().first + object.gets.back().second;
+        std::uint64_t at = (6u << 20) + got.size();
+        bool failed = false;
+        for (; at < (12u << 20) && !failed; at += got.size()) {
+            try {
+                const std::size_t n =
+                    co_await detail::read_ahead::read(reader, at, boost::asio::buffer(got));
+                CHECK(n == got.size());
+                CHECK(got == object.data.substr(at, got.size()));
+            } catch (const boost::system::system_error& e) {
+                CHECK(e.code() == errc::connection_failed);
+                failed = true;
+                at -= got.size();
+            }
+        }
+        CHECK(failed);
+        {
+            const std::size_t read_n =
+                co_await detail::read_ahead::read(reader, at, boost::asio::buffer(got));
+            CHECK(read_n == got.size());
+        }
+        CHECK(got == object.data.substr(at, got.size()));
+
+        // The object is shorter than when it was opened: reads end where its bytes do.
+        auto stale = std::make_shared<detail::read_ahead>(ex, object.data.size() + 5000,
+                                                          object.fetch(), test_limits(), budget);
+        std::string rest(1u << 20, '\0');
+        {
+            const std::size_t read_n =
+                co_await detail::read_ahead::read(stale, 0, boost::asio::buffer(rest));
+            CHECK(read_n == rest.size());
+        }
+        {
+            const std::size_t read_n = co_await detail::read_ahead::read(
+                stale, object.data.size() - 1000, boost::asio::buffer(rest));
+            CHECK(read_n == 1000);
+        }
+        CHECK(rest.substr(0, 1000) == object.data.substr(object.data.size() - 1000));
+    });
+    CHECK(budget->in_use() == 0);
+}
+
+TEST_CASE("volume: files opened for reading stream through read-ahead", "[volume][read-ahead]") {
+    memory_store store;
+    const std::string big = pattern(20u << 20, 9);
+    store.async_put("d/big", boost::asio::buffer(big), put_options(), boost::asio::use_future)
+        .get();
+    volume_options o;
+    o.prefix = "d/";
+    o.read_ahead_window = 8u << 20;
+    temp_dir cache;
+    o.cache_dir = cache.path();
+    volume<memory_store, mode::write_through> v(store, o);
+    v.create_symlink("big", "link");
+    {
+        file f = v.open("link"); // a symlink: the reader streams its target
+        CHECK(f.size() == big.size());
+        std::string got(big.size(), '\0');
+        for (std::size_t at = 0; at < got.size(); at += 128u << 10)
+            CHECK(f.read_at(at, boost::asio::buffer(got.data() + at, 128u << 10)) == 128u << 10);
+        CHECK(got == big);
+        CHECK(v.read_ahead_bytes() > 0);
+        CHECK(v.read_ahead_bytes() <= o.read_ahead_window + 2 * o.read_ahead_part);
+    }
+    CHECK(v.read_file("big") == big);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50)); // GETs still in flight finish
+    CHECK(v.read_ahead_bytes() == 0);
 }
 
 TEMPLATE_TEST_CASE("volume: read-only over objects written by other tools", "[volume]",

@@ -132,6 +132,12 @@ public:
                         std::error_code& ec) {
         return check_open(ec) ? impl_->read_at(offset, buffer, ec) : 0;
     }
+    std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer) {
+        std::error_code ec;
+        const std::size_t n = read_at(offset, buffer, ec);
+        detail::throw_if(ec, where());
+        return n;
+    }
 
     /// Truncates or extends (with zeros) the staged content.
     void resize(std::uint64_t size, std::error_code& ec) {

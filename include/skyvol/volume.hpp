@@ -51,7 +51,8 @@ void spawn_with_callback(const Executor& executor, MakeAwaitable make, Callback 
                           });
 }
 
-/// A file open for reading: reads go to the volume (or its journal) at each call.
+/// A file open for reading: reads stream through read-ahead, or go to the volume's cache (or
+/// journal) at each call. `path` is the resolved file, not a symlink.
 template <class Core>
 class reader_file final : public file_impl {
 public:
@@ -59,14 +60,11 @@ public:
         : core_(std::move(core))
         , path_(std::move(path))
         , key_(core_->key_of(path_))
-        , size_(size) {}
+        , size_(size)
+        , ahead_(core_->make_read_ahead(path_, size_)) {}
     std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                         std::error_code& ec) override {
-        auto core = core_;
-        auto path = path_;
-        return run_blocking(
-            core->get_executor(),
-            [core, path, offset, buffer] { return core->read(path, offset, buffer); }, ec);
+        return run_blocking(core_->get_executor(), reading(offset, buffer), ec);
     }
     std::size_t write_at(std::uint64_t, boost::asio::const_buffer, std::error_code& ec) override {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
@@ -83,23 +81,30 @@ public:
 
     void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                        read_callback done) override {
-        spawn_with_callback(
-            core_->get_executor(),
-            [core = core_, path = path_, offset, buffer] {
-                return core->read(path, offset, buffer);
-            },
-            std::move(done));
+        spawn_with_callback(core_->get_executor(), reading(offset, buffer), std::move(done));
     }
     void async_sync(done_callback done) override {
         boost::asio::post(core_->get_executor(), [done] { done({}); });
     }
     void async_close(done_callback done) override { async_sync(std::move(done)); }
 
+    /// Ranged GETs this file's read-ahead started (0 without read-ahead).
+    std::uint64_t fetches() const noexcept { return ahead_ ? ahead_->fetches() : 0; }
+
 private:
+    /// Makes the read's awaitable; what it captures keeps the stream and the volume alive.
+    auto reading(std::uint64_t offset, boost::asio::mutable_buffer buffer) {
+        return [core = core_, ahead = ahead_, path = path_, offset, buffer] {
+            return ahead ? read_ahead::read(ahead, offset, buffer)
+                         : core->read(path, offset, buffer);
+        };
+    }
+
     std::shared_ptr<Core> core_;
     std::string path_;
     std::string key_; ///< owned here: error_context only views it
     std::uint64_t size_;
+    std::shared_ptr<read_ahead> ahead_; ///< null where the volume reads through a cache
 };
 
 /// A file open for writing: a staging copy committed at close (and at each sync).
@@ -640,6 +645,9 @@ public:
     }
     /// Bytes the read cache (cache::memory or cache::disk) holds now.
     std::uint64_t read_cache_bytes() const { return core_->read_cache_bytes(); }
+    /// Bytes that open files' read-ahead buffers hold now (within `read_ahead_budget`, beyond it
+    /// only by what readers wait for).
+    std::uint64_t read_ahead_bytes() const { return core_->read_ahead_bytes(); }
 
     /// Closed files not yet in the bucket.
     std::size_t pending_uploads() const requires write_back_mode<Mode> {
@@ -707,10 +715,11 @@ private:
 
     static boost::asio::awaitable<file> open_reader(std::shared_ptr<core_type> core,
                                                     std::string path) {
-        const file_status st = co_await core->stat(path);
+        auto [target, st] = co_await core->resolve(path);
         if (!st.exists()) detail::fail(errc::not_found);
         if (st.is_directory()) detail::fail(errc::is_a_directory);
-        co_return file(std::make_shared<detail::reader_file<core_type>>(core, path, st.size));
+        co_return file(
+            std::make_shared<detail::reader_file<core_type>>(core, std::move(target), st.size));
     }
 
     static boost::asio::awaitable<file> open_writer(std::shared_ptr<core_type> core,

@@ -56,11 +56,22 @@ struct volume_options {
     std::uint64_t multipart_threshold = 16ull << 20;
     /// Part size for multipart uploads; raised automatically so an object stays within 10,000.
     std::uint64_t part_size = 8ull << 20;
+    /// Parts (uploads) or chunks (whole-object downloads) one transfer moves at once.
+    std::size_t transfer_parallelism = 4;
     /// write_back: wait this long after a close before uploading (coalesces quick rewrites, as
     /// rclone's --vfs-write-back does).
     std::chrono::milliseconds write_back_delay{0};
     /// write_back: attempts per upload before flush() reports the failure (data stays queued).
     int upload_attempts = 5;
+    /// Reads without a cache (cache::none): a sequential reader's first ranged GET, the largest
+    /// one, and how far ahead of one reader GETs may run. The window doubles with each range the
+    /// reader consumes and collapses on a random read; 0 turns read-ahead off. See
+    /// docs/benchmarks.md for the measurements behind these.
+    std::uint64_t read_ahead_first = 1ull << 20;
+    std::uint64_t read_ahead_part = 8ull << 20;
+    std::uint64_t read_ahead_window = 64ull << 20;
+    /// Bytes all open files' read-ahead buffers may hold together.
+    std::uint64_t read_ahead_budget = 192ull << 20;
     /// cache::memory: bytes of object blocks kept in RAM, and the block size (one ranged GET).
     std::uint64_t memory_cache_bytes = 256ull << 20;
     std::size_t cache_block_size = 1u << 20;

@@ -4,9 +4,10 @@
 /// @file
 /// Moving whole objects between a local file and a store: uploads pick a single put or a
 /// multipart upload by size (and abort the upload if a part fails); downloads read in chunks.
-/// Memory stays bounded by one part (or one chunk) whatever the object's size.
+/// Both move several parts at once; memory stays bounded by one part per worker.
 
 #include <skyvol/error.hpp>
+#include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/store/concepts.hpp>
 #include <skyvol/store/detail/posix_file.hpp>
 #include <skyvol/store/object_info.hpp>
@@ -17,7 +18,9 @@
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -45,12 +48,20 @@ inline std::uint64_t part_size_for(std::uint64_t size, std::uint64_t preferred) 
     return (part + mib - 1) / mib * mib;
 }
 
-/// Uploads `size` bytes of the open file `fd` to `key`.
+/// How one whole-object transfer moves its bytes.
+struct transfer_shape {
+    std::uint64_t multipart_threshold = 16ull << 20; ///< uploads above this go in parts
+    std::uint64_t part_size = 8ull << 20;            ///< preferred part (and download chunk)
+    std::size_t parallel = 4;                        ///< parts or chunks in flight at once
+};
+
+/// Uploads `size` bytes of the open file `fd` to `key`. Parts go up `shape.parallel` at a time,
+/// each worker with one part-sized buffer.
 template <object_store Store>
-boost::asio::awaitable<put_result>
-upload_from_file(Store& store, std::string key, int fd, std::uint64_t size, put_options options,
-                 std::uint64_t multipart_threshold, std::uint64_t preferred_part_size) {
-    if (size <= multipart_threshold) {
+boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string key, int fd,
+                                                    std::uint64_t size, put_options options,
+                                                    transfer_shape shape) {
+    if (size <= shape.multipart_threshold) {
         std::string data(size, '\0');
         std::error_code read_ec;
         if (pread_full(fd, data.data(), data.size(), 0, read_ec) != size || read_ec)
@@ -62,58 +73,84 @@ upload_from_file(Store& store, std::string key, int fd, std::uint64_t size, put_
     }
     auto [cec, upload_id] = co_await store.async_create_multipart(key, options, as_result);
     throw_on(cec);
-    const std::uint64_t part_size = part_size_for(size, preferred_part_size);
-    std::vector<completed_part> parts;
-    std::string buffer;
-    boost::system::error_code failure;
-    for (std::uint64_t at = 0; at < size && !failure; at += part_size) {
-        buffer.resize(static_cast<std::size_t>(std::min(part_size, size - at)));
-        std::error_code read_ec;
-        if (pread_full(fd, buffer.data(), buffer.size(), static_cast<off_t>(at), read_ec) !=
-                buffer.size() ||
-            read_ec) {
-            failure = read_ec ? read_ec : std::error_code(errc::io_error);
-            break;
+    const std::uint64_t part_size = part_size_for(size, shape.part_size);
+    const auto count = static_cast<std::size_t>((size + part_size - 1) / part_size);
+    std::vector<completed_part> parts(count);
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    auto worker = [&]() -> boost::asio::awaitable<void> {
+        std::string buffer;
+        for (std::size_t i; !failed && (i = next++) < count;) {
+            const std::uint64_t at = i * part_size;
+            buffer.resize(static_cast<std::size_t>(std::min(part_size, size - at)));
+            std::error_code read_ec;
+            if (pread_full(fd, buffer.data(), buffer.size(), static_cast<off_t>(at), read_ec) !=
+                    buffer.size() ||
+                read_ec) {
+                failed = true;
+                throw boost::system::system_error(read_ec ? read_ec
+                                                          : std::error_code(errc::io_error));
+            }
+            auto [pec, part] = co_await store.async_upload_part(
+                key, upload_id, static_cast<int>(i + 1), boost::asio::buffer(buffer), as_result);
+            if (pec) failed = true;
+            throw_on(pec);
+            parts[i] = std::move(part);
         }
-        const int number = static_cast<int>(parts.size() + 1);
-        auto [pec, part] = co_await store.async_upload_part(key, upload_id, number,
-                                                            boost::asio::buffer(buffer), as_result);
-        if (pec)
-            failure = pec;
-        else
-            parts.push_back(std::move(part));
+    };
+    std::exception_ptr failure;
+    try {
+        co_await run_workers(std::clamp<std::size_t>(shape.parallel, 1, count), worker);
+    } catch (...) {
+        failure = std::current_exception();
     }
     if (!failure) {
         auto [ec, result] =
             co_await store.async_complete_multipart(key, upload_id, parts, as_result);
         if (!ec) co_return result;
-        failure = ec;
+        failure = std::make_exception_ptr(boost::system::system_error(ec));
     }
     // Best effort: an abandoned upload only costs storage until the bucket's lifecycle rule.
     auto [ignored] = co_await store.async_abort_multipart(key, upload_id, as_result);
     (void)ignored;
-    throw boost::system::system_error(failure);
+    std::rethrow_exception(failure);
 }
 
-/// Downloads `size` bytes of `key` into the open file `fd` from offset 0.
+/// Downloads `size` bytes of `key` into the open file `fd` from offset 0, in chunks of
+/// `shape.part_size`, `shape.parallel` at a time. Returns the bytes written: fewer if the object
+/// shrank meanwhile.
 template <object_store Store>
 boost::asio::awaitable<std::uint64_t> download_to_file(Store& store, std::string key, int fd,
-                                                       std::uint64_t size) {
-    constexpr std::size_t chunk = 8u << 20;
-    std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size)), '\0');
-    std::uint64_t done = 0;
-    while (done < size) {
-        const std::size_t want =
-            static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - done));
-        auto [ec, n] = co_await store.async_get(key, done, boost::asio::buffer(buffer.data(), want),
-                                                as_result);
-        throw_on(ec);
-        if (n == 0) break; // the object shrank meanwhile: keep what there is
-        if (::pwrite(fd, buffer.data(), n, static_cast<off_t>(done)) != static_cast<ssize_t>(n))
-            throw boost::system::system_error(last_error());
-        done += n;
-    }
-    co_return done;
+                                                       std::uint64_t size, transfer_shape shape) {
+    const std::uint64_t chunk = std::max<std::uint64_t>(shape.part_size, 1u << 20);
+    const auto count = static_cast<std::size_t>((size + chunk - 1) / chunk);
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::atomic<std::uint64_t> end{size}; // lowered where a chunk comes back short
+    auto worker = [&]() -> boost::asio::awaitable<void> {
+        std::string buffer;
+        for (std::size_t i; !failed && (i = next++) < count;) {
+            const std::uint64_t at = i * chunk;
+            buffer.resize(static_cast<std::size_t>(std::min(chunk, size - at)));
+            auto [ec, n] =
+                co_await store.async_get(key, at, boost::asio::buffer(buffer), as_result);
+            if (ec) failed = true;
+            throw_on(ec);
+            if (n > 0 &&
+                ::pwrite(fd, buffer.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
+                failed = true;
+                throw boost::system::system_error(last_error());
+            }
+            if (n < buffer.size()) {
+                std::uint64_t seen = end.load();
+                while (at + n < seen && !end.compare_exchange_weak(seen, at + n)) {
+                }
+            }
+        }
+    };
+    co_await run_workers(
+        std::clamp<std::size_t>(shape.parallel, 1, std::max<std::size_t>(count, 1)), worker);
+    co_return end.load();
 }
 
 } // namespace skyvol::detail

@@ -15,6 +15,7 @@
 #include <skyvol/error.hpp>
 #include <skyvol/fs/detail/metadata_cache.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
+#include <skyvol/fs/detail/read_ahead.hpp>
 #include <skyvol/fs/detail/read_cache.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/detail/write_back_journal.hpp>
@@ -79,6 +80,7 @@ public:
         , store_(std::move(store))
         , options_(std::move(options))
         , cache_(options_.metadata_ttl, options_.negative_ttl)
+        , read_ahead_budget_(std::make_shared<read_ahead_budget>(options_.read_ahead_budget))
         , wake_(executor_, 1) {
         if (!options_.prefix.empty() && !options_.prefix.ends_with('/')) options_.prefix += '/';
         if (!options_.prefix.empty() && validate_key(options_.prefix)) fail(errc::invalid_config);
@@ -300,6 +302,25 @@ public:
 
     // ---- reads -------------------------------------------------------------------------------
 
+    /// A read-ahead stream over the object at `path` (resolved, `size` bytes), for a volume
+    /// without a read cache or journal; null where reads go through those.
+    std::shared_ptr<read_ahead> make_read_ahead(const std::string& path, std::uint64_t size) {
+        if (blocks_ || objects_ || journal_) return nullptr;
+        read_ahead_limits limits;
+        limits.first = options_.read_ahead_first;
+        limits.part = options_.read_ahead_part;
+        limits.window = options_.read_ahead_window;
+        auto fetch = [self = this->shared_from_this(), path](std::uint64_t offset,
+                                                             boost::asio::mutable_buffer buffer) {
+            return self->get_range(path, offset, buffer);
+        };
+        return std::make_shared<read_ahead>(executor_, size, std::move(fetch), limits,
+                                            read_ahead_budget_);
+    }
+
+    /// Bytes the volume's read-ahead buffers hold now.
+    std::uint64_t read_ahead_bytes() const { return read_ahead_budget_->in_use(); }
+
     /// Reads from a regular file (symlinks followed) at `offset` into `buffer`.
     boost::asio::awaitable<std::size_t> read(std::string path, std::uint64_t offset,
                                              boost::asio::mutable_buffer buffer) {
@@ -316,10 +337,15 @@ public:
         std::string out(st.size, '\0');
         std::size_t done = 0;
         constexpr std::size_t chunk = 8u << 20;
+        const auto ahead = make_read_ahead(file, st.size);
         while (done < out.size()) {
-            const std::size_t n = co_await read_object(
-                file, st, done,
-                boost::asio::buffer(out.data() + done, std::min(chunk, out.size() - done)));
+            const auto into =
+                boost::asio::buffer(out.data() + done, std::min(chunk, out.size() - done));
+            std::size_t n = 0; // (g++ 12 miscompiles co_await on both sides of ?:)
+            if (ahead)
+                n = co_await read_ahead::read(ahead, done, into);
+            else
+                n = co_await read_object(file, st, done, into);
             if (n == 0) break;
             done += n;
         }
@@ -362,7 +388,7 @@ public:
                     }
             if (!copied && existing.size > 0)
                 staged->size = co_await download_to_file(store_, key_of(path), staged->fd.get(),
-                                                         existing.size);
+                                                         existing.size, transfer());
         }
         staged->status.size = staged->size;
         {
@@ -410,8 +436,7 @@ public:
             }
         } cleanup{staged->staging_path};
         const put_result result =
-            co_await upload_from_file(store_, key, staged->fd.get(), st.size, put,
-                                      options_.multipart_threshold, options_.part_size);
+            co_await upload_from_file(store_, key, staged->fd.get(), st.size, put, transfer());
         st.etag = result.etag;
         cache_.store(staged->path, st);
     }
@@ -755,12 +780,8 @@ private:
                 // Uploaded and removed between the lookup and the open: read the bucket.
             }
         const std::string key = key_of(path);
-        if (st.etag.empty() || offset >= st.size || buffer.size() == 0 || (!blocks_ && !objects_)) {
-            auto [ec, n] = co_await store_.async_get(key, offset, buffer, as_result);
-            if (ec == errc::not_found) cache_.forget(path);
-            throw_on(ec);
-            co_return n;
-        }
+        if (st.etag.empty() || offset >= st.size || buffer.size() == 0 || (!blocks_ && !objects_))
+            co_return co_await get_range(path, offset, buffer);
         if (objects_) {
             auto cached = objects_->find(key, st.etag);
             if (!cached) {
@@ -769,7 +790,7 @@ private:
                 if (!out) fail(last_error());
                 std::uint64_t got = 0;
                 try {
-                    got = co_await download_to_file(store_, key, out.get(), st.size);
+                    got = co_await download_to_file(store_, key, out.get(), st.size, transfer());
                 } catch (...) {
                     std::filesystem::remove(temp);
                     throw;
@@ -808,6 +829,19 @@ private:
             done += n;
         }
         co_return done;
+    }
+
+    transfer_shape transfer() const {
+        return {options_.multipart_threshold, options_.part_size, options_.transfer_parallelism};
+    }
+
+    /// One ranged GET of the object at `path`, straight from the store.
+    boost::asio::awaitable<std::size_t> get_range(std::string path, std::uint64_t offset,
+                                                  boost::asio::mutable_buffer buffer) {
+        auto [ec, n] = co_await store_.async_get(key_of(path), offset, buffer, as_result);
+        if (ec == errc::not_found) cache_.forget(path);
+        throw_on(ec);
+        co_return n;
     }
 
     static std::size_t read_local(int fd, std::uint64_t offset,
@@ -865,8 +899,7 @@ private:
                     ::open(self->journal_->data_path(next->seq).c_str(), O_RDONLY | O_CLOEXEC));
                 if (!fd) fail(last_error());
                 co_await upload_from_file(self->store_, next->key, fd.get(), next->size,
-                                          next->options, self->options_.multipart_threshold,
-                                          self->options_.part_size);
+                                          next->options, self->transfer());
             } catch (const boost::system::system_error& e) {
                 failed = e.code();
             }
@@ -890,6 +923,7 @@ private:
     volume_options options_;
     attribute_defaults defaults_;
     metadata_cache cache_;
+    std::shared_ptr<read_ahead_budget> read_ahead_budget_;
     std::filesystem::path staging_dir_;
     bool owns_cache_dir_ = false;
     std::atomic<std::uint64_t> staging_counter_{0};

@@ -38,6 +38,8 @@ struct connection {
     connection(strand_type s, std::shared_ptr<boost::asio::ssl::context> context)
         : strand(std::move(s))
         , tls_context(std::move(context)) {
+        // Beast sizes each socket read by the buffer's free capacity: 512 bytes unless reserved.
+        buffer.reserve(64 * 1024);
         reset();
     }
     connection(const connection&) = delete;
