@@ -454,6 +454,17 @@ struct recorded_object {
             return get(offset, buffer);
         };
     }
+    /// A reader of this object, which it believes `extra` bytes longer than it is.
+    std::shared_ptr<detail::read_ahead> reader(const boost::asio::any_io_executor& ex,
+                                               std::shared_ptr<detail::read_ahead_budget> budget,
+                                               std::size_t extra = 0) {
+        detail::read_ahead_limits limits;
+        limits.first = 1u << 20;
+        limits.part = 4u << 20;
+        limits.window = 16u << 20;
+        return std::make_shared<detail::read_ahead>(ex, data.size() + extra, fetch(), limits,
+                                                    std::move(budget));
+    }
     boost::asio::awaitable<std::size_t> get(std::uint64_t offset,
                                             boost::asio::mutable_buffer buffer) {
         gets.emplace_back(offset, buffer.size());
@@ -473,14 +484,6 @@ struct recorded_object {
     }
 };
 
-detail::read_ahead_limits test_limits() {
-    detail::read_ahead_limits l;
-    l.first = 1u << 20;
-    l.part = 4u << 20;
-    l.window = 16u << 20;
-    return l;
-}
-
 } // namespace
 
 TEST_CASE("read-ahead: a sequential reader gets growing parallel ranges", "[read-ahead]") {
@@ -488,9 +491,8 @@ TEST_CASE("read-ahead: a sequential reader gets growing parallel ranges", "[read
     object.data = pattern(40u << 20, 7);
     auto budget = std::make_shared<detail::read_ahead_budget>(64u << 20);
     run_async([&]() -> boost::asio::awaitable<void> {
-        auto ex = co_await boost::asio::this_coro::executor;
-        auto reader = std::make_shared<detail::read_ahead>(ex, object.data.size(), object.fetch(),
-                                                           test_limits(), budget);
+        const auto ex = co_await boost::asio::this_coro::executor;
+        auto reader = object.reader(ex, budget);
         std::string got(object.data.size(), '\0');
         constexpr std::size_t piece = 128u << 10; // what the kernel asks of a FUSE file
         for (std::size_t at = 0; at < got.size(); at += piece) {
@@ -527,9 +529,8 @@ TEST_CASE("read-ahead: random reads fetch only what they ask", "[read-ahead]") {
     object.data = pattern(8u << 20, 3);
     auto budget = std::make_shared<detail::read_ahead_budget>(64u << 20);
     run_async([&]() -> boost::asio::awaitable<void> {
-        auto ex = co_await boost::asio::this_coro::executor;
-        auto reader = std::make_shared<detail::read_ahead>(ex, object.data.size(), object.fetch(),
-                                                           test_limits(), budget);
+        const auto ex = co_await boost::asio::this_coro::executor;
+        auto reader = object.reader(ex, budget);
         std::uint64_t at = 5000;
         for (int i = 0; i < 50; ++i) {
             at = (at * 7919 + 12345) % (object.data.size() - 4096);
@@ -552,9 +553,8 @@ TEST_CASE("read-ahead: stragglers, failures, short objects and the budget", "[re
     object.data = pattern(12u << 20, 5);
     auto budget = std::make_shared<detail::read_ahead_budget>(3u << 20);
     run_async([&]() -> boost::asio::awaitable<void> {
-        auto ex = co_await boost::asio::this_coro::executor;
-        auto reader = std::make_shared<detail::read_ahead>(ex, object.data.size(), object.fetch(),
-                                                           test_limits(), budget);
+        const auto ex = co_await boost::asio::this_coro::executor;
+        auto reader = object.reader(ex, budget);
         std::string got(256u << 10, '\0');
         for (std::uint64_t at = 0; at < (6u << 20); at += got.size()) {
             {
@@ -607,8 +607,7 @@ TEST_CASE("read-ahead: stragglers, failures, short objects and the budget", "[re
         CHECK(got == object.data.substr(at, got.size()));
 
         // The object is shorter than when it was opened: reads end where its bytes do.
-        auto stale = std::make_shared<detail::read_ahead>(ex, object.data.size() + 5000,
-                                                          object.fetch(), test_limits(), budget);
+        auto stale = object.reader(ex, budget, 5000);
         std::string rest(1u << 20, '\0');
         {
             const std::size_t read_n =
