@@ -1,6 +1,7 @@
-// One whole-object transfer through skyvol's direct API (s3_store), the way a program that does
-// not need a mount would move a big file: a multipart upload with parallel parts, or parallel
-// ranged GETs written into place. bench/compare runs it next to `aws s3 cp` and curl.
+// One whole-object transfer through skyvol's direct API (s3_store and the volume's transfer
+// helpers), the way a program that does not need a mount would move a big file: a multipart
+// upload with parallel parts, or parallel ranged GETs written into place. bench/compare runs it
+// next to `aws s3 cp` and curl.
 //
 //   transfer upload   --endpoint URL --bucket B --key K --file F [--streams N] [--part-mib M]
 //   transfer download --endpoint URL --bucket B --key K --file F [--streams N] [--part-mib M]
@@ -8,24 +9,20 @@
 // Keys come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Prints one JSON
 // line: {"op":..., "bytes":..., "seconds":..., "mb_per_s":...}; exits 1 with a message on error.
 
+#include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/store/s3_store.hpp>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <fcntl.h>
-#include <mutex>
 #include <string>
 #include <sys/stat.h>
-#include <thread>
 #include <unistd.h>
-#include <vector>
 
 namespace {
 
@@ -72,28 +69,14 @@ arguments parse(int argc, char** argv) {
     return a;
 }
 
-/// Runs `work(worker)` on `n` threads; rethrows the first exception.
-template <class Work>
-void in_parallel(std::size_t n, Work work) {
-    std::vector<std::thread> threads;
-    std::exception_ptr first;
-    std::mutex m;
-    for (std::size_t w = 0; w < n; ++w)
-        threads.emplace_back([&, w] {
-            try {
-                work(w);
-            } catch (...) {
-                std::lock_guard lock(m);
-                if (!first) first = std::current_exception();
-            }
-        });
-    for (auto& t : threads)
-        t.join();
-    if (first) std::rethrow_exception(first);
-}
-
 void fail_errno(const std::string& what) {
     throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+/// The volume's own transfer code, shaped by the command line: what a mount's commit and disk
+/// cache use, so the figure measures the product's path.
+skyvol::detail::transfer_shape shape_of(const arguments& a) {
+    return {a.part_size, a.part_size, a.streams};
 }
 
 std::uint64_t upload(skyvol::s3_store& store, const arguments& a) {
@@ -102,41 +85,11 @@ std::uint64_t upload(skyvol::s3_store& store, const arguments& a) {
     struct stat st {};
     ::fstat(fd, &st);
     const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size <= a.part_size) {
-        std::string data(size, '\0');
-        if (::pread(fd, data.data(), size, 0) != static_cast<ssize_t>(size)) fail_errno("read");
-        store.async_put(a.key, boost::asio::buffer(data), {}, boost::asio::use_future).get();
-        ::close(fd);
-        return size;
-    }
-    const std::string id = store.async_create_multipart(a.key, {}, boost::asio::use_future).get();
-    const std::size_t count = static_cast<std::size_t>((size + a.part_size - 1) / a.part_size);
-    std::vector<skyvol::completed_part> parts(count);
-    std::atomic<std::size_t> next{0};
-    try {
-        in_parallel(std::min(a.streams, count), [&](std::size_t) {
-            std::string buffer;
-            for (std::size_t i; (i = next++) < count;) {
-                const std::uint64_t at = i * a.part_size;
-                buffer.resize(static_cast<std::size_t>(std::min(a.part_size, size - at)));
-                if (::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at)) !=
-                    static_cast<ssize_t>(buffer.size()))
-                    fail_errno("read");
-                parts[i] =
-                    store
-                        .async_upload_part(a.key, id, static_cast<int>(i + 1),
-                                           boost::asio::buffer(buffer), boost::asio::use_future)
-                        .get();
-            }
-        });
-        store.async_complete_multipart(a.key, id, parts, boost::asio::use_future).get();
-    } catch (...) {
-        try {
-            store.async_abort_multipart(a.key, id, boost::asio::use_future).get();
-        } catch (...) {
-        }
-        throw;
-    }
+    boost::asio::co_spawn(store.get_executor(),
+                          skyvol::detail::upload_from_file(store, a.key, fd, size,
+                                                           skyvol::put_options(), shape_of(a)),
+                          boost::asio::use_future)
+        .get();
     ::close(fd);
     return size;
 }
@@ -145,27 +98,13 @@ std::uint64_t download(skyvol::s3_store& store, const arguments& a) {
     const skyvol::object_info info = store.async_head(a.key, boost::asio::use_future).get();
     const int fd = ::open(a.file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) fail_errno(a.file);
-    if (::ftruncate(fd, static_cast<off_t>(info.size)) != 0) fail_errno("truncate");
-    const std::size_t count = static_cast<std::size_t>((info.size + a.part_size - 1) / a.part_size);
-    std::atomic<std::size_t> next{0};
-    std::atomic<std::uint64_t> total{0};
-    in_parallel(std::min(a.streams, std::max<std::size_t>(count, 1)), [&](std::size_t) {
-        std::string buffer(static_cast<std::size_t>(std::min(a.part_size, info.size)), '\0');
-        for (std::size_t i; (i = next++) < count;) {
-            const std::uint64_t at = i * a.part_size;
-            const auto want = static_cast<std::size_t>(std::min(a.part_size, info.size - at));
-            const std::size_t n =
-                store
-                    .async_get(a.key, at, boost::asio::buffer(buffer.data(), want),
-                               boost::asio::use_future)
-                    .get();
-            if (::pwrite(fd, buffer.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n))
-                fail_errno("write");
-            total += n;
-        }
-    });
+    const std::uint64_t got = boost::asio::co_spawn(store.get_executor(),
+                                                    skyvol::detail::download_to_file(
+                                                        store, a.key, fd, info.size, shape_of(a)),
+                                                    boost::asio::use_future)
+                                  .get();
     ::close(fd);
-    return total;
+    return got;
 }
 
 } // namespace

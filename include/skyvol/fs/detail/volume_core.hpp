@@ -814,10 +814,8 @@ private:
                     std::make_shared<std::string>(static_cast<std::size_t>(std::min<std::uint64_t>(
                                                       block_size, st.size - index * block_size)),
                                                   '\0');
-                auto [ec, n] = co_await store_.async_get(key, index * block_size,
-                                                         boost::asio::buffer(*fresh), as_result);
-                if (ec == errc::not_found) cache_.forget(path);
-                throw_on(ec);
+                const std::size_t n =
+                    co_await get_range(path, index * block_size, boost::asio::buffer(*fresh));
                 fresh->resize(n);
                 block = fresh;
                 blocks_->insert(object_id, index, block);

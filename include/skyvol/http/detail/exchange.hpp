@@ -344,7 +344,8 @@ talk(std::shared_ptr<connection> c, Stream* stream, url origin, const request* r
         }
         char* const base = static_cast<char*>(into.data());
         std::size_t filled = 0;
-        if (announced && !parser->chunked() && !parser->is_done()) {
+        const bool sized = announced && !parser->chunked() && !parser->is_done();
+        if (sized) {
             // A sized body goes straight from the socket into the caller's buffer: no copy
             // through the parser, and each read takes whatever the socket holds.
             const auto body_length = static_cast<std::size_t>(*announced);
@@ -357,13 +358,8 @@ talk(std::shared_ptr<connection> c, Stream* stream, url origin, const request* r
                 filled += n;
                 if (bec && filled < body_length) co_return body_failure(bec, filled);
             }
-            reply.body_bytes = filled;
-            c->tcp().expires_never();
-            out.reusable = request_keep_alive && parser->keep_alive() && c->buffer.size() == 0;
-            if (!out.reusable) c->close();
-            co_return out;
         }
-        while (!parser->is_done()) {
+        while (!sized && !parser->is_done()) {
             if (filled == into.size()) {
                 c->close();
                 attempt_result f =
