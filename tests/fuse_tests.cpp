@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -529,6 +530,54 @@ TEST_CASE("fuse: a file closed on one write-through mount appears on another", "
 
 TEST_CASE("fuse on s3: a file closed on one write-through mount appears on another", "[fuse][s3]") {
     two_mounts("s3");
+}
+
+/// The kernel's read-ahead of the mount at `at`, in KiB (its backing device's sysfs entry).
+std::string kernel_read_ahead_kb(const fs::path& at) {
+    struct stat st;
+    REQUIRE(::stat(at.c_str(), &st) == 0);
+    const std::string bdi =
+        std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+    std::string kb = slurp("/sys/class/bdi/" + bdi + "/read_ahead_kb");
+    while (!kb.empty() && kb.back() == '\n')
+        kb.pop_back();
+    return kb;
+}
+
+TEST_CASE("fuse on s3: a large file goes up in parts while written and reads back through the "
+          "kernel's read-ahead",
+          "[fuse][s3]") {
+    temp_dir dir("skyvol-fuse");
+    const mount_source bucket = make_source("s3", dir.path() / "bucket");
+    tool_mount w(bucket, dir.path() / "w", "mount");
+    tool_mount r(bucket, dir.path() / "r", "read-only", "-o read_ahead_kb=1024");
+    REQUIRE(w.ok());
+    REQUIRE(r.ok());
+    CHECK(kernel_read_ahead_kb(w.path()) == "4096"); // the default
+    CHECK(kernel_read_ahead_kb(r.path()) == "1024");
+
+    // 40 MiB in 1 MiB writes (parts stream behind the writer), then a rewrite of bytes in the
+    // second part and a last write that extends the file: the object must hold all of it.
+    std::string data(40u << 20, '\0');
+    std::mt19937 rng(17);
+    for (auto& c : data)
+        c = static_cast<char>(rng());
+    {
+        const int fd = ::open((w / "big.bin").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        REQUIRE(fd >= 0);
+        for (std::size_t at = 0; at < data.size(); at += 1u << 20)
+            REQUIRE(::pwrite(fd, data.data() + at, 1u << 20, static_cast<off_t>(at)) == 1 << 20);
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        const std::string patch(4096, 'p');
+        data.replace(9u << 20, patch.size(), patch);
+        REQUIRE(::pwrite(fd, patch.data(), patch.size(), 9 << 20) == 4096);
+        data += "tail";
+        REQUIRE(::pwrite(fd, "tail", 4, static_cast<off_t>(data.size() - 4)) == 4);
+        REQUIRE(::close(fd) == 0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // r's negative entry expires
+    CHECK(slurp(r / "big.bin") == data);
+    CHECK(slurp(w / "big.bin") == data);
 }
 
 TEST_CASE("fuse: a killed write-back daemon loses no closed file", "[fuse]") {

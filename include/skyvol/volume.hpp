@@ -144,15 +144,19 @@ public:
         }
         staged_->size = std::max<std::uint64_t>(staged_->size, offset + done);
         dirty_ = true;
+        if (staged_->streaming) staged_->streaming->written(offset, done, staged_->size);
         return done;
     }
     std::uint64_t size() const override { return staged_->size; }
     void resize(std::uint64_t size, std::error_code& ec) override {
         ec.clear();
-        if (::ftruncate(staged_->fd.get(), static_cast<off_t>(size)) != 0)
+        if (::ftruncate(staged_->fd.get(), static_cast<off_t>(size)) != 0) {
             ec = last_error();
-        else
-            staged_->size = size, dirty_ = true;
+            return;
+        }
+        if (staged_->streaming) staged_->streaming->resized(staged_->size, size);
+        staged_->size = size;
+        dirty_ = true;
     }
     void sync(std::error_code& ec) override {
         ec.clear();
@@ -729,6 +733,7 @@ private:
         auto staged = co_await core->open_for_write(path, has(how, open_mode::create),
                                                     has(how, open_mode::exclusive), !truncate);
         if (staged->created && permissions) staged->status.permissions = *permissions & 07777;
+        core->stream_uploads(*staged);
         // A file that did not exist must appear at close even if nothing was written.
         const bool dirty = truncate || staged->created;
         co_return file(std::make_shared<detail::writer_file<core_type>>(

@@ -55,7 +55,8 @@ MODE: read-only, mount (write-through: upload on close), copy (prefetch to local
 URI:  file:///folder (a local folder as a bucket), s3://bucket[/prefix] (keys from the
       environment or ~/.aws; --endpoint or AWS_ENDPOINT_URL for S3-compatible services).
 OPTS: allow_other, default_permissions, ro, uid=N, gid=N, umask=NNN, attr_timeout=S,
-      entry_timeout=S, nonempty, max_threads=N, and kernel options (noatime, nodev, ...).
+      entry_timeout=S, nonempty, max_threads=N, read_ahead_kb=N (default 4096), and kernel
+      options (noatime, nodev, ...).
 )";
 
 int fail(const std::string& message) {

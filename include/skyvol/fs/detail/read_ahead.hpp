@@ -7,6 +7,8 @@
 /// a fetched range, up to a limit, and collapses on a random read, which then fetches just the
 /// bytes it asks for. Buffers of all open files together stay within one budget.
 
+#include <skyvol/detail/buffer_pool.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -15,8 +17,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -38,11 +38,15 @@ struct read_ahead_limits {
     std::uint64_t window = 64ull << 20; ///< most bytes fetched ahead of one reader; 0: none
 };
 
-/// Bytes that all open files' read-ahead buffers may hold together.
+/// Bytes that all open files' read-ahead buffers may hold together, and the buffers they reuse.
 class read_ahead_budget {
 public:
+    /// Freed buffers kept for reuse at most: a reader's ranges come and go at 1-8 MiB each.
+    static constexpr std::size_t keep_idle = 32u << 20;
+
     explicit read_ahead_budget(std::uint64_t limit) noexcept
-        : limit_(limit) {}
+        : limit_(limit)
+        , buffers_(keep_idle) {}
 
     /// Takes `n` bytes if they fit.
     bool try_take(std::uint64_t n) noexcept {
@@ -56,35 +60,12 @@ public:
     void take(std::uint64_t n) noexcept { used_ += n; }
     void give_back(std::uint64_t n) noexcept { used_ -= n; }
     std::uint64_t in_use() const noexcept { return used_.load(); }
+    buffer_pool& buffers() noexcept { return buffers_; }
 
 private:
     std::atomic<std::uint64_t> used_{0};
     std::uint64_t limit_;
-};
-
-/// A buffer mapped for itself: freed pages go back to the system at once, where malloc would
-/// keep multi-MiB blocks in its arenas after the first one is freed (glibc raises its mmap
-/// threshold), and a reader's peak memory would outlive the read.
-class mapped_buffer {
-public:
-    explicit mapped_buffer(std::size_t size)
-        : size_(size) {
-        if (size_ == 0) return;
-        void* p =
-            ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) throw std::bad_alloc();
-        data_ = static_cast<char*>(p);
-    }
-    mapped_buffer(const mapped_buffer&) = delete;
-    mapped_buffer& operator=(const mapped_buffer&) = delete;
-    ~mapped_buffer() {
-        if (data_) ::munmap(data_, size_);
-    }
-    char* data() const noexcept { return data_; }
-
-private:
-    char* data_ = nullptr;
-    std::size_t size_;
+    buffer_pool buffers_;
 };
 
 class read_ahead {
@@ -128,11 +109,12 @@ private:
               std::shared_ptr<read_ahead_budget> b)
             : offset(at)
             , length(n)
-            , data(n)
+            , data(b->buffers().acquire(n))
             , ready(ex, boost::asio::steady_timer::time_point::max())
             , budget(std::move(b)) {}
         ~range() {
-            if (budget) budget->give_back(length);
+            budget->buffers().recycle(std::move(data));
+            budget->give_back(length);
         }
         std::uint64_t end() const noexcept { return offset + length; }
 
@@ -147,8 +129,13 @@ private:
     };
     using range_ptr = std::shared_ptr<range>;
 
-    /// How far behind the reader fetched ranges are kept: the kernel's parallel reads of one
-    /// stream arrive a little out of order.
+    /// How far out of order the reads of one sequential stream may arrive: the kernel sends its
+    /// read-ahead as several 1 MiB requests at once, served by different threads. A read this
+    /// far behind is served alone, one this far ahead continues the stream; neither resets it.
+    static constexpr std::uint64_t reorder_slack = 8ull << 20;
+    /// The smallest read that may start a stream ahead of where the last read ended.
+    static constexpr std::size_t min_overtaking_read = 128u << 10;
+    /// How far behind the newest read fetched ranges are kept for such stragglers.
     static constexpr std::uint64_t keep_behind = 1ull << 20;
 
     boost::asio::awaitable<std::size_t> read_here(std::uint64_t offset,
@@ -161,15 +148,21 @@ private:
         const bool fetched =
             !ranges_.empty() && offset >= ranges_.front()->offset && offset < ranges_.back()->end();
         const bool behind = !ranges_.empty() && offset < ranges_.front()->offset &&
-                            offset + keep_behind >= ranges_.front()->offset;
-        if (limits_.window == 0 || (!fetched && offset != expected_)) {
+                            offset + reorder_slack >= ranges_.front()->offset;
+        // Ahead of the stream, or of where it would start: one of the kernel's parallel requests
+        // overtook the others. Small reads never count: the kernel sends random reads as pages.
+        const std::uint64_t stream_end = ranges_.empty() ? expected_ : ranges_.back()->end();
+        const bool streaming = !fetched && offset > expected_ && offset >= stream_end &&
+                               offset <= std::max(expected_, stream_end) + reorder_slack &&
+                               (!ranges_.empty() || buffer.size() >= min_overtaking_read);
+        if (limits_.window == 0 || (!fetched && !streaming && offset != expected_)) {
             // A read straggling just behind the stream is served alone, the stream kept.
             if (!behind) collapse();
             const std::size_t n = co_await fetch_direct(offset, out, want);
             if (!behind) expected_ = offset + n;
             co_return n;
         }
-        if (!fetched) start_stream(offset);
+        if (!fetched) start_stream(offset, streaming);
         drop_consumed(offset);
         top_up(offset, end);
 
@@ -199,7 +192,7 @@ private:
             copied += n;
             if (r->got < r->length) break;
         }
-        expected_ = offset + copied;
+        expected_ = std::max(expected_, offset + copied); // a straggler does not move it back
         co_return copied;
     }
 
@@ -214,9 +207,12 @@ private:
         window_ = 0;
     }
 
-    void start_stream(std::uint64_t offset) {
+    /// Starts a stream at `offset`; `overtaken`: at `expected_`, where the requests this read
+    /// overtook will ask.
+    void start_stream(std::uint64_t offset, bool overtaken) {
+        if (overtaken && !ranges_.empty()) return; // the stream goes on
         ranges_.clear();
-        next_fetch_ = offset;
+        next_fetch_ = overtaken ? expected_ : offset;
         next_size_ = limits_.first;
         window_ = std::min(limits_.window, 2 * limits_.first);
     }

@@ -17,6 +17,7 @@
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/read_ahead.hpp>
 #include <skyvol/fs/detail/read_cache.hpp>
+#include <skyvol/fs/detail/streaming_upload.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/detail/write_back_journal.hpp>
 #include <skyvol/fs/options.hpp>
@@ -64,6 +65,7 @@ struct staged_file {
     std::uint64_t size = 0;
     bool created = false;    ///< nothing was at the path when it was opened
     bool keep_mtime = false; ///< utimens while open: commit keeps status.mtime, not the time
+    std::shared_ptr<streaming_upload> streaming; ///< parts going up while it is written
 };
 
 /// Which read cache a volume uses (from its cache policy type).
@@ -398,6 +400,32 @@ public:
         co_return staged;
     }
 
+    /// Lets a file open for writing upload its parts while it is written (write_through: the
+    /// journal of write_back must hold the whole file first). Call once its owner and
+    /// permissions are final. The object's mtime is then its completion time: metadata is sent
+    /// before the last write.
+    void stream_uploads(staged_file& staged) {
+        if (journal_) return;
+        put_options put;
+        put.metadata = streamed_metadata(staged.status, false);
+        multipart_calls calls;
+        auto self = this->shared_from_this();
+        const std::string key = key_of(staged.path);
+        calls.create = [self, key](put_options o) { return self->create_upload(key, o); };
+        calls.upload_part = [self, key](std::string id, int number,
+                                        boost::asio::const_buffer data) {
+            return self->upload_part(key, std::move(id), number, data);
+        };
+        calls.complete = [self, key](std::string id, std::vector<completed_part> parts) {
+            return self->complete_upload(key, std::move(id), std::move(parts));
+        };
+        calls.abort = [self, key](std::string id) {
+            return self->abort_upload(key, std::move(id));
+        };
+        staged.streaming = std::make_shared<streaming_upload>(
+            executor_, staged.fd.get(), staged.size, transfer(), std::move(put), std::move(calls));
+    }
+
     /// Makes a staged file the content of its path: uploads it (write_through) or journals it
     /// (write_back). The staged file is consumed either way.
     boost::asio::awaitable<void> commit(std::shared_ptr<staged_file> staged) {
@@ -435,6 +463,17 @@ public:
                 std::filesystem::remove(p, ignored);
             }
         } cleanup{staged->staging_path};
+        if (auto streaming = std::exchange(staged->streaming, nullptr)) {
+            put_options streamed = put;
+            streamed.metadata = streamed_metadata(st, staged->keep_mtime);
+            const std::optional<put_result> done =
+                co_await streaming_upload::finish(std::move(streaming), st.size, streamed);
+            if (done) {
+                st.etag = done->etag;
+                cache_.store(staged->path, st);
+                co_return;
+            }
+        }
         const put_result result =
             co_await upload_from_file(store_, key, staged->fd.get(), st.size, put, transfer());
         st.etag = result.etag;
@@ -444,6 +483,7 @@ public:
     /// Drops a staged file without committing it.
     void discard(const std::shared_ptr<staged_file>& staged) {
         forget_open(staged);
+        if (staged->streaming) streaming_upload::abandon(std::exchange(staged->streaming, nullptr));
         staged->fd.reset();
         std::error_code ignored;
         std::filesystem::remove(staged->staging_path, ignored);
@@ -747,6 +787,35 @@ private:
         file_status st = last->second->status;
         st.size = last->second->size;
         return st;
+    }
+
+    /// Metadata of a streamed upload: without mtime (sent before the last write), unless the
+    /// file's mtime was set explicitly.
+    static user_metadata streamed_metadata(const file_status& st, bool keep_mtime) {
+        user_metadata m = metadata_of(st);
+        if (!keep_mtime) m.erase("mtime");
+        return m;
+    }
+    boost::asio::awaitable<std::string> create_upload(std::string key, put_options options) {
+        auto [ec, id] = co_await store_.async_create_multipart(key, options, as_result);
+        throw_on(ec);
+        co_return id;
+    }
+    boost::asio::awaitable<completed_part> upload_part(std::string key, std::string id, int number,
+                                                       boost::asio::const_buffer data) {
+        auto [ec, part] = co_await store_.async_upload_part(key, id, number, data, as_result);
+        throw_on(ec);
+        co_return part;
+    }
+    boost::asio::awaitable<put_result> complete_upload(std::string key, std::string id,
+                                                       std::vector<completed_part> parts) {
+        auto [ec, result] = co_await store_.async_complete_multipart(key, id, parts, as_result);
+        throw_on(ec);
+        co_return result;
+    }
+    boost::asio::awaitable<void> abort_upload(std::string key, std::string id) {
+        auto [ec] = co_await store_.async_abort_multipart(key, id, as_result);
+        throw_on(ec);
     }
 
     void forget_open(const std::shared_ptr<staged_file>& staged) {

@@ -7,6 +7,7 @@
 /// executor. No request waits in a FUSE thread for the bucket. Semantics live in the volume;
 /// here are only inodes, handles and errno.
 
+#include <skyvol/detail/buffer_pool.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/file.hpp>
 #include <skyvol/fs/path.hpp>
@@ -521,17 +522,21 @@ private:
     }
 
     void read(fuse_req_t req, open_file* h, std::size_t size, off_t offset) {
-        auto buffer = std::make_shared<std::vector<char>>(size);
-        auto done = [req, buffer](error_code ec, std::size_t n) {
-            if (ec) return reply_error(req, ec);
-            fuse_reply_buf(req, buffer->data(), n);
+        auto buffer = std::make_shared<skyvol::detail::mapped_buffer>(read_buffers_.acquire(size));
+        auto done = [this, req, buffer](error_code ec, std::size_t n) {
+            if (ec)
+                reply_error(req, ec);
+            else
+                fuse_reply_buf(req, buffer->data(), n);
+            read_buffers_.recycle(std::move(*buffer));
         };
         const auto at = static_cast<std::uint64_t>(offset);
+        const auto into = boost::asio::buffer(buffer->data(), size);
         std::lock_guard lock(h->mutex);
         if (h->file.is_open())
-            h->file.async_read_at(at, boost::asio::buffer(*buffer), done);
+            h->file.async_read_at(at, into, done);
         else
-            volume_.async_read(h->path, at, boost::asio::buffer(*buffer), done);
+            volume_.async_read(h->path, at, into, done);
     }
 
     void write(fuse_req_t req, open_file* h, const char* data, std::size_t size, off_t offset) {
@@ -701,6 +706,8 @@ private:
     Volume& volume_;
     mount_options options_;
     inode_table inodes_;
+    /// Reply buffers, reused: at 1 MiB per read request, fresh ones would fault in every page.
+    skyvol::detail::buffer_pool read_buffers_{16u << 20};
 };
 
 } // namespace skyvol::fuse::detail

@@ -8,6 +8,7 @@
 #include <skyvol/error.hpp>
 #include <skyvol/fuse/detail/filesystem.hpp>
 #include <skyvol/fuse/detail/fuse_api.hpp>
+#include <skyvol/fuse/detail/kernel_read_ahead.hpp>
 #include <skyvol/fuse/options.hpp>
 
 #include <dirent.h>
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -109,6 +111,8 @@ inline std::string mount_point_problem(const std::error_code& ec, const std::str
 
 class session {
 public:
+    static constexpr std::uint32_t default_read_ahead_kb = 4096; ///< see mount_options
+
     session(std::unique_ptr<filesystem_base> fs, std::string mountpoint,
             const mount_options& options, std::error_code& ec)
         : fs_(std::move(fs)) {
@@ -150,6 +154,24 @@ public:
             ended_ = true;
             ended_cv_.notify_all();
         });
+        const std::uint32_t kib = options.read_ahead_kb.value_or(default_read_ahead_kb);
+        if (kib == 0) return;
+        // Off the caller's thread: the stat it needs is served by the mount's own loop, and the
+        // volume's answer for "/" may wait on an executor the caller runs later. Files opened
+        // before it is set keep 128 KiB, so the mount is ready once it is (or after a second).
+        auto tuned = std::make_shared<std::promise<void>>();
+        std::future<void> done = tuned->get_future();
+        tuner_ =
+            std::thread([path = mountpoint_, kib, log = options.log, tuned,
+                         level = options.read_ahead_kb ? log_level::warning : log_level::info] {
+                std::error_code tune_ec;
+                set_kernel_read_ahead(path, kib, tune_ec);
+                if (tune_ec && log)
+                    log(level, "read-ahead of " + std::to_string(kib) + " KiB not set on '" + path +
+                                   "' (needs root): " + tune_ec.message());
+                tuned->set_value();
+            });
+        done.wait_for(std::chrono::seconds(1));
     }
 
     session(const session&) = delete;
@@ -185,6 +207,7 @@ public:
         if (flush_first && running()) fs_->flush(ec);
         fuse_session_exit(se_);
         fuse_session_unmount(se_);
+        if (tuner_.joinable()) tuner_.join();
         if (loop_.joinable()) loop_.join();
         fuse_session_destroy(se_);
         se_ = nullptr;
@@ -205,6 +228,7 @@ private:
     std::string mountpoint_;
     fuse_session* se_ = nullptr;
     std::thread loop_;
+    std::thread tuner_; ///< sets the kernel's read-ahead once the mount answers
     mutable std::mutex mutex_;
     std::condition_variable ended_cv_;
     bool ended_ = false;
