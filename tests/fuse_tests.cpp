@@ -779,6 +779,14 @@ TEST_CASE("fuse: a spec file mounts several volumes, or nothing if an entry is w
     spit(dir.path() / "typo.json", R"([{"path": ")" + d + R"(/m1", "sorce": "file:///x"}])");
     r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "typo.json"));
     CHECK(r.output.find("unknown key 'sorce'") != std::string::npos);
+    spit(dir.path() / "heads.json", R"([{"path": ")" + d + R"(/m1", "source": "file://)" + d +
+                                        R"(/data", "listing_heads": -1}])");
+    r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "heads.json"));
+    CHECK(r.output.find("'listing_heads' must be a number from 0 to 256") != std::string::npos);
+    r = run(skyvol_tool() + " mount file://" + d + "/data " + d + "/m1 --listing-heads many");
+    CHECK(r.output.find("--listing-heads takes a number from 0 to 256, not 'many'") !=
+          std::string::npos);
+    CHECK_FALSE(is_mounted(dir.path() / "m1"));
 
     spit(dir.path() / "good.json", R"({"mounts": [
         {"path": ")" + d + R"(/m1", "source": "file://)" +

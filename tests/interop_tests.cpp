@@ -581,6 +581,20 @@ TEST_CASE("interop: ls -l in a fresh skyvol mount shows s3fs modes times and sym
     CHECK(file.st_mtim.tv_sec == 1577934245);
     CHECK(S_ISLNK(link.st_mode));
     CHECK((types["link"] == DT_LNK || types["link"] == DT_UNKNOWN));
+
+    // --listing-heads 0 trusts the listing: what `ls -l` shows there, in a fresh mount.
+    tool_mount fast(skyvol_source(bucket), dir.path() / "fast", "read-only", "--listing-heads 0");
+    INFO(fast.result().output);
+    REQUIRE(fast.ok());
+    d = ::opendir(fast.path().c_str());
+    REQUIRE(d != nullptr);
+    while (::readdir(d) != nullptr) {
+    }
+    ::closedir(d);
+    REQUIRE(::lstat((fast / "file.txt").c_str(), &file) == 0);
+    REQUIRE(::lstat((fast / "link").c_str(), &link) == 0);
+    CHECK((file.st_mode & 07777) == 0644); // the default, not s3fs's 0640
+    CHECK(S_ISREG(link.st_mode));          // a symlink object shows as a file
 }
 
 } // namespace

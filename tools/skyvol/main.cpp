@@ -45,7 +45,7 @@ using tool::mount_request;
 constexpr const char* usage_text = R"(usage:
   skyvol mount URI PATH [--mode MODE] [--prefix P] [--cache-dir D] [--endpoint URL]
                [-o OPTS]... [--foreground] [--log-file F] [--log-level L]
-               [--write-back-delay SECONDS]
+               [--write-back-delay SECONDS] [--listing-heads N]
   skyvol mount --spec FILE [--log-file F] [--log-level L]
   skyvol unmount PATH [--timeout SECONDS]
   skyvol --version
@@ -54,6 +54,9 @@ MODE: read-only, mount (write-through: upload on close), copy (prefetch to local
       mount-cached (write-back: local disk cache, background upload). Default: mount.
 URI:  file:///folder (a local folder as a bucket), s3://bucket[/prefix] (keys from the
       environment or ~/.aws; --endpoint or AWS_ENDPOINT_URL for S3-compatible services).
+N:    HEADs a directory listing runs at once for objects whose metadata (mode, owner, mtime,
+      symlink) the listing lacks; default 16. 0 trusts the listing: far faster `ls -l` and
+      `find` on big prefixes, with default modes, Last-Modified as mtime, symlinks as files.
 OPTS: allow_other, default_permissions, ro, uid=N, gid=N, umask=NNN, attr_timeout=S,
       entry_timeout=S, nonempty, max_threads=N, read_ahead_kb=N (default 4096), and kernel
       options (noatime, nodev, ...).
@@ -127,6 +130,7 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
     if (!r.cache_dir.empty()) options.cache_dir = r.cache_dir;
     options.write_back_delay = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::duration<double>(r.write_back_delay));
+    if (r.listing_heads) options.listing_heads = *r.listing_heads;
     if constexpr (Mode::local_copy)
         options.on_copy_progress =
             [&log, last = std::chrono::steady_clock::time_point()](const copy_progress& p) mutable {
@@ -361,6 +365,15 @@ int mount_command(std::vector<std::string> args) {
             r.write_back_delay = ok ? std::strtod(seconds.c_str(), &end) : 0;
             if (ok && (*end != '\0' || !(r.write_back_delay >= 0) || r.write_back_delay > 86400))
                 return fail("--write-back-delay takes seconds (0 to 86400), not '" + seconds + "'");
+        } else if (a == "--listing-heads") {
+            std::string count;
+            char* end = nullptr;
+            ok = value(count);
+            const long long n = ok ? std::strtoll(count.c_str(), &end, 10) : 0;
+            if (ok && (count.empty() || *end != '\0' || n < 0 || n > tool::max_listing_heads))
+                return fail("--listing-heads takes a number from 0 to " +
+                            std::to_string(tool::max_listing_heads) + ", not '" + count + "'");
+            r.listing_heads = static_cast<std::size_t>(n);
         } else if (a == "--spec")
             ok = value(spec);
         else if (a == "--log-file")

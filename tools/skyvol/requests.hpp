@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -55,6 +56,9 @@ inline std::string_view to_string(mode_name m) {
     return "?";
 }
 
+/// More HEADs at once than this only queue up in the server.
+inline constexpr std::int64_t max_listing_heads = 256;
+
 struct mount_request {
     std::string label; ///< "mount 2 (/data)" in a spec, empty on the command line
     std::string source;
@@ -64,6 +68,8 @@ struct mount_request {
     std::string cache_dir;
     std::string endpoint;
     double write_back_delay = 0; ///< seconds a closed file waits before its upload starts
+    /// HEADs a listing runs at once for entries it carries no metadata for; 0 trusts listings.
+    std::optional<std::size_t> listing_heads;
     std::vector<std::string> option_strings; ///< each a -o string
     fuse::mount_options mount;               ///< filled by validate()
     std::string folder;                      ///< the local store's folder, filled by validate()
@@ -143,7 +149,8 @@ inline std::string validate(mount_request& r) {
 }
 
 /// Reads a spec file: `{"mounts": [{"path", "source", "mode", "read_only", "prefix",
-/// "cache_dir", "endpoint", "options"}...]}` or the bare array. Empty `error` if fine.
+/// "cache_dir", "endpoint", "listing_heads", "options"}...]}` or the bare array. Empty `error`
+/// if fine.
 inline std::vector<mount_request> read_spec(const std::string& file, std::string& error) {
     std::vector<mount_request> out;
     std::ifstream in(file);
@@ -190,9 +197,9 @@ inline std::vector<mount_request> read_spec(const std::string& file, std::string
             return true;
         };
         for (const auto& kv : *o) {
-            static const std::set<std::string> known = {"path",      "source", "mode",
-                                                        "read_only", "prefix", "cache_dir",
-                                                        "endpoint",  "options"};
+            static const std::set<std::string> known = {"path",      "source",        "mode",
+                                                        "read_only", "prefix",        "cache_dir",
+                                                        "endpoint",  "listing_heads", "options"};
             if (!known.count(std::string(kv.key()))) {
                 error = r.label + ": unknown key '" + std::string(kv.key()) + "'";
                 return {};
@@ -203,6 +210,14 @@ inline std::vector<mount_request> read_spec(const std::string& file, std::string
             !text_of("mode", mode_text) || !text_of("prefix", r.prefix) ||
             !text_of("cache_dir", r.cache_dir) || !text_of("endpoint", r.endpoint))
             return {};
+        if (auto* v = o->if_contains("listing_heads")) {
+            if (!v->is_int64() || v->as_int64() < 0 || v->as_int64() > max_listing_heads) {
+                error = r.label + ": 'listing_heads' must be a number from 0 to " +
+                        std::to_string(max_listing_heads);
+                return {};
+            }
+            r.listing_heads = static_cast<std::size_t>(v->as_int64());
+        }
         bool read_only = false;
         if (auto* v = o->if_contains("read_only")) {
             if (!v->is_bool()) {
