@@ -550,11 +550,15 @@ TEST_CASE("fuse on s3: a large file goes up in parts while written and reads bac
     temp_dir dir("skyvol-fuse");
     const mount_source bucket = make_source("s3", dir.path() / "bucket");
     tool_mount w(bucket, dir.path() / "w", "mount");
-    tool_mount r(bucket, dir.path() / "r", "read-only", "-o read_ahead_kb=1024");
+    tool_mount r(bucket, dir.path() / "r", "read-only", "-o read_ahead_kb=2048");
+    tool_mount cached(bucket, dir.path() / "c", "mount-cached",
+                      "--cache-dir " + quoted(dir.path() / "cache"));
     REQUIRE(w.ok());
     REQUIRE(r.ok());
-    CHECK(kernel_read_ahead_kb(w.path()) == "4096"); // the default
-    CHECK(kernel_read_ahead_kb(r.path()) == "1024");
+    REQUIRE(cached.ok());
+    CHECK(kernel_read_ahead_kb(w.path()) == "1024"); // the default where reads stream
+    CHECK(kernel_read_ahead_kb(r.path()) == "2048");
+    CHECK(kernel_read_ahead_kb(cached.path()) == "128"); // the kernel's, through a disk cache
 
     // 40 MiB in 1 MiB writes (parts stream behind the writer), then a rewrite of bytes in the
     // second part and a last write that extends the file: the object must hold all of it.

@@ -58,7 +58,7 @@ N:    HEADs a directory listing runs at once for objects whose metadata (mode, o
       symlink) the listing lacks; default 16. 0 trusts the listing: far faster `ls -l` and
       `find` on big prefixes, with default modes, Last-Modified as mtime, symlinks as files.
 OPTS: allow_other, default_permissions, ro, uid=N, gid=N, umask=NNN, attr_timeout=S,
-      entry_timeout=S, nonempty, max_threads=N, read_ahead_kb=N (default 4096), and kernel
+      entry_timeout=S, nonempty, max_threads=N, read_ahead_kb=N (default 1024), and kernel
       options (noatime, nodev, ...).
 )";
 

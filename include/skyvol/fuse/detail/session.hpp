@@ -111,7 +111,7 @@ inline std::string mount_point_problem(const std::error_code& ec, const std::str
 
 class session {
 public:
-    static constexpr std::uint32_t default_read_ahead_kb = 4096; ///< see mount_options
+    static constexpr std::uint32_t default_read_ahead_kb = 1024; ///< see mount_options
 
     session(std::unique_ptr<filesystem_base> fs, std::string mountpoint,
             const mount_options& options, std::error_code& ec)
