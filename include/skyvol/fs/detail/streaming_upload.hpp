@@ -235,11 +235,7 @@ private:
                                         std::string& buffer, std::uint64_t length) {
         const std::uint64_t at = index * part_size_;
         buffer.resize(static_cast<std::size_t>(length));
-        std::error_code read_ec;
-        if (pread_full(fd_.get(), buffer.data(), buffer.size(), static_cast<off_t>(at), read_ec) !=
-                buffer.size() ||
-            read_ec)
-            fail(read_ec ? read_ec : std::error_code(errc::io_error));
+        read_exactly(fd_.get(), buffer, at);
         completed_part part = co_await calls_.upload_part(upload_id_, static_cast<int>(index + 1),
                                                           boost::asio::buffer(buffer));
         std::lock_guard lock(mutex_);

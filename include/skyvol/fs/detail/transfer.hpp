@@ -38,6 +38,15 @@ inline void throw_on(const boost::system::error_code& ec) {
     if (ec) throw boost::system::system_error(ec);
 }
 
+/// Fills `buffer` from `fd` at `offset`, or throws: a file shorter than expected is an I/O error.
+inline void read_exactly(int fd, std::string& buffer, std::uint64_t offset) {
+    std::error_code ec;
+    if (pread_full(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset), ec) !=
+            buffer.size() ||
+        ec)
+        fail(ec ? ec : std::error_code(errc::io_error));
+}
+
 /// Part size for `size` bytes: at least `preferred`, rounded up to whole MiB, and large enough
 /// that the object needs no more than 10,000 parts.
 inline std::uint64_t part_size_for(std::uint64_t size, std::uint64_t preferred) {
@@ -63,9 +72,7 @@ boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string ke
                                                     transfer_shape shape) {
     if (size <= shape.multipart_threshold) {
         std::string data(size, '\0');
-        std::error_code read_ec;
-        if (pread_full(fd, data.data(), data.size(), 0, read_ec) != size || read_ec)
-            throw boost::system::system_error(read_ec ? read_ec : std::error_code(errc::io_error));
+        read_exactly(fd, data, 0);
         auto [ec, result] =
             co_await store.async_put(key, boost::asio::buffer(data), options, as_result);
         throw_on(ec);
@@ -83,13 +90,11 @@ boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string ke
         for (std::size_t i; !failed && (i = next++) < count;) {
             const std::uint64_t at = i * part_size;
             buffer.resize(static_cast<std::size_t>(std::min(part_size, size - at)));
-            std::error_code read_ec;
-            if (pread_full(fd, buffer.data(), buffer.size(), static_cast<off_t>(at), read_ec) !=
-                    buffer.size() ||
-                read_ec) {
+            try {
+                read_exactly(fd, buffer, at);
+            } catch (...) {
                 failed = true;
-                throw boost::system::system_error(read_ec ? read_ec
-                                                          : std::error_code(errc::io_error));
+                throw;
             }
             auto [pec, part] = co_await store.async_upload_part(
                 key, upload_id, static_cast<int>(i + 1), boost::asio::buffer(buffer), as_result);
