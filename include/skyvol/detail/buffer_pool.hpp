@@ -82,11 +82,6 @@ public:
         idle_.push_back(std::move(b));
     }
 
-    std::size_t idle_bytes() const {
-        std::lock_guard lock(mutex_);
-        return idle_bytes_;
-    }
-
 private:
     static std::size_t size_class(std::size_t n) noexcept {
         std::size_t c = std::size_t{64} << 10;
@@ -95,7 +90,7 @@ private:
         return c;
     }
 
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     std::vector<mapped_buffer> idle_;
     std::size_t idle_bytes_ = 0;
     std::size_t keep_idle_;

@@ -64,13 +64,10 @@ public:
         , idle_(executor_, 1) {
         shape_.parallel = std::max<std::size_t>(shape_.parallel, 1);
         if (!fd_) disabled_ = true;
-        changed(0, initial_size);
+        changed_locked(0, initial_size); // no other thread sees it yet
     }
     streaming_upload(const streaming_upload&) = delete;
     streaming_upload& operator=(const streaming_upload&) = delete;
-
-    /// The options the upload was (or will be) created with.
-    const put_options& options() const noexcept { return options_; }
 
     /// After bytes [offset, offset + n) were written to the file, which is now `file_size`
     /// long: parts behind the writer go up, in the background.
@@ -135,11 +132,6 @@ private:
         std::uint64_t uploaded_length = 0;
         std::string etag;
     };
-
-    void changed(std::uint64_t offset, std::uint64_t n) {
-        std::lock_guard lock(mutex_);
-        changed_locked(offset, n);
-    }
 
     /// A part whose generation moved after its upload read the file goes up again at finish.
     void changed_locked(std::uint64_t offset, std::uint64_t n) {
