@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <future>
+#include <latch>
 #include <optional>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -438,6 +439,123 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
             files += e.is_regular_file();
         CHECK(files == 1);
     }
+}
+
+TEST_CASE("volume: concurrent first reads share one stat and one disk-cache download",
+          "[volume][cache]") {
+    memory_store_options so;
+    so.latency = std::chrono::milliseconds(2); // so that the readers' requests overlap
+    memory_store store(so);
+    const std::string blob = pattern(5u << 20, 3), other = pattern(5u << 20, 4);
+    for (const auto& [key, body] : {std::pair{"d/blob", &blob}, std::pair{"d/other", &other}})
+        store.async_put(key, boost::asio::buffer(*body), put_options(), boost::asio::use_future)
+            .get();
+    temp_dir cache_dir;
+    volume_options o;
+    o.prefix = "d/";
+    o.cache_dir = cache_dir.path();
+    o.metadata_ttl = std::chrono::hours(1);
+    o.part_size = 1u << 20; // a download of several ranged GETs
+    volume<memory_store, mode::read_only, cache::disk> v(store, o);
+
+    // What one reader alone costs: one HEAD, then the download's GETs.
+    const auto before = store.requests();
+    CHECK(v.read_file("other") == other);
+    const std::size_t heads_alone = store.requests().head - before.head;
+    const std::size_t gets_alone = store.requests().get - before.get;
+    CHECK(heads_alone == 1);
+    CHECK(gets_alone >= 5);
+
+    const auto start = store.requests();
+    constexpr int readers = 8;
+    std::latch go(readers);
+    std::vector<std::string> got(readers, std::string(1u << 20, '\0'));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < readers; ++i)
+        threads.emplace_back([&, i] {
+            go.arrive_and_wait();
+            const std::uint64_t at = static_cast<std::uint64_t>(i % 5) << 20;
+            v.read("blob", at, boost::asio::buffer(got[static_cast<std::size_t>(i)]));
+        });
+    for (auto& t : threads)
+        t.join();
+    for (int i = 0; i < readers; ++i)
+        CHECK(got[static_cast<std::size_t>(i)] ==
+              blob.substr(static_cast<std::size_t>(i % 5) << 20, 1u << 20));
+    CHECK(store.requests().head - start.head == heads_alone);
+    CHECK(store.requests().get - start.get == gets_alone);
+}
+
+TEST_CASE("volume: listings for readdir need no HEAD; stats of listed entries ask ahead",
+          "[volume]") {
+    memory_store_options so;
+    so.latency = std::chrono::microseconds(200);
+    memory_store store(so);
+    constexpr std::size_t count = 100;
+    auto name = [](std::size_t i) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "f%03zu", i);
+        return std::string(buf);
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+        put_options p;
+        p.metadata["mode"] = std::to_string(S_IFREG | 0700); // as s3fs stores it
+        store
+            .async_put("d/dir/" + name(i), boost::asio::buffer(name(i)), p, boost::asio::use_future)
+            .get();
+    }
+    put_options link;
+    link.metadata["mode"] = std::to_string(S_IFLNK | 0777);
+    store
+        .async_put("d/dir/link", boost::asio::buffer(std::string("f000")), link,
+                   boost::asio::use_future)
+        .get();
+    const std::string big(directory_entry::max_symlink_target + 1, 'b');
+    store.async_put("d/big", boost::asio::buffer(big), put_options(), boost::asio::use_future)
+        .get();
+    store.async_put("d/empty", boost::asio::buffer(big, 0), put_options(), boost::asio::use_future)
+        .get();
+    volume_options o;
+    o.prefix = "d/";
+    o.metadata_ttl = std::chrono::hours(1);
+    volume<memory_store, mode::read_only> v(store, o);
+    const std::size_t window = 4 * o.listing_heads;
+    REQUIRE(window < count);
+
+    CHECK(v.status("dir").is_directory());
+    const auto start = store.requests();
+    const auto listed = v.directory("dir", listing_detail::listed);
+    REQUIRE(listed.size() == count + 1);
+    CHECK(store.requests().head == start.head);
+    for (const directory_entry& e : listed) {
+        CHECK_FALSE(e.complete());
+        CHECK(e.is_regular_file()); // the symlink too: only a stat can tell
+        CHECK(e.may_be_symlink());  // as any object small enough to hold a target
+        CHECK(e.status().permissions == 0644);
+    }
+    for (const directory_entry& e : v.directory("", listing_detail::listed))
+        CHECK(e.may_be_symlink() == false); // a directory, and objects too big or empty
+
+    // ls -l: the first stat asks ahead for a window of the entries listed after it, no more.
+    CHECK(v.status("dir/" + name(0)).permissions == 0700);
+    auto heads = [&] { return store.requests().head - start.head; };
+    for (int i = 0; i < 2000 && heads() < 1 + window; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(heads() == 1 + window);
+    for (std::size_t i = 1; i < count; ++i)
+        CHECK(v.status("dir/" + name(i)).permissions == 0700);
+    CHECK(v.status("dir/link").is_symlink());
+    CHECK(heads() == count + 1); // each entry HEADed once: stats shared the ones asked ahead
+
+    // A full listing now comes from what the stats cached; trusted listings are complete.
+    for (const directory_entry& e : v.directory("dir"))
+        CHECK(e.complete());
+    CHECK(heads() == count + 1);
+    o.listing_heads = 0;
+    volume<memory_store, mode::read_only> trusting(store, o);
+    for (const directory_entry& e : trusting.directory("dir", listing_detail::listed))
+        CHECK((e.complete() && e.is_regular_file()));
 }
 
 namespace {

@@ -354,17 +354,32 @@ public:
     }
 
     template <class CompletionToken>
-    auto async_directory(std::string_view path, CompletionToken&& token) {
+    auto async_directory(std::string_view path, listing_detail detail, CompletionToken&& token) {
         return start<void(detail::asio_error_code, std::vector<directory_entry>)>(
             path, std::forward<CompletionToken>(token),
-            [](std::shared_ptr<core_type> c, std::string p) { return c->list(std::move(p)); });
+            [detail](std::shared_ptr<core_type> c, std::string p) {
+                return c->list(std::move(p), detail);
+            });
+    }
+    template <class CompletionToken>
+    auto async_directory(std::string_view path, CompletionToken&& token) {
+        return async_directory(path, listing_detail::full, std::forward<CompletionToken>(token));
     }
     /// The entries of a directory, sorted by name.
-    std::vector<directory_entry> directory(std::string_view path, std::error_code& ec) {
-        return blocking(path, ec, [](auto c, std::string p) { return c->list(std::move(p)); });
+    std::vector<directory_entry> directory(std::string_view path, listing_detail detail,
+                                           std::error_code& ec) {
+        return blocking(path, ec,
+                        [detail](auto c, std::string p) { return c->list(std::move(p), detail); });
     }
-    std::vector<directory_entry> directory(std::string_view path) {
-        return throwing(&volume::directory, path);
+    std::vector<directory_entry> directory(std::string_view path, std::error_code& ec) {
+        return directory(path, listing_detail::full, ec);
+    }
+    std::vector<directory_entry> directory(std::string_view path,
+                                           listing_detail detail = listing_detail::full) {
+        std::error_code ec;
+        auto entries = directory(path, detail, ec);
+        raise(ec, path);
+        return entries;
     }
 
     template <class CompletionToken>

@@ -70,12 +70,23 @@ struct attribute_defaults {
 /// One entry of a directory listing. Its status comes from the listing itself: type, size and
 /// time are right; permissions and owner are the defaults unless the volume already knew the
 /// path (ask `volume::status` for the stored ones).
+/// How much a directory listing tells of each entry.
+enum class listing_detail {
+    /// Each entry's whole status. Listings of S3-like stores carry no user metadata, so the
+    /// volume HEADs the entries it does not know yet (`volume_options::listing_heads`).
+    full,
+    /// What the listing itself says: names, types, sizes. Entries it lacks metadata for are
+    /// marked incomplete; their stat fetches the rest, and asks ahead for the entries after them.
+    listed,
+};
+
 class directory_entry {
 public:
     directory_entry() = default;
-    directory_entry(std::string path, file_status status)
+    directory_entry(std::string path, file_status status, bool complete = true)
         : path_(std::move(path))
-        , status_(std::move(status)) {}
+        , status_(std::move(status))
+        , complete_(complete) {}
 
     const std::string& path() const noexcept { return path_; }
     std::string_view filename() const noexcept { return name_of(path_); }
@@ -84,10 +95,21 @@ public:
     bool is_regular_file() const noexcept { return status_.is_regular_file(); }
     bool is_symlink() const noexcept { return status_.is_symlink(); }
     const file_status& status() const noexcept { return status_; }
+    /// False for an entry of a `listing_detail::listed` listing whose listing had no metadata:
+    /// permissions, owner and mtime are defaults, and a symlink shows as a regular file.
+    bool complete() const noexcept { return complete_; }
+    /// Whether an incomplete entry's object could be a symlink, whose content is its target:
+    /// only objects of 1 to 4096 (PATH_MAX) bytes can.
+    bool may_be_symlink() const noexcept {
+        return !complete_ && status_.is_regular_file() && status_.size > 0 &&
+               status_.size <= max_symlink_target;
+    }
+    static constexpr std::uint64_t max_symlink_target = 4096;
 
 private:
     std::string path_;
     file_status status_;
+    bool complete_ = true;
 };
 
 namespace detail {

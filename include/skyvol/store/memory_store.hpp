@@ -17,11 +17,14 @@
 #include <skyvol/store/object_info.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_executor.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +40,13 @@ struct memory_store_options {
     std::string name = "memory"; ///< the bucket name errors show
     /// Smallest non-final multipart part; lower it to test multipart logic with small data.
     std::uint64_t min_part_size = multipart_limits::min_part_size;
+    /// How long each request takes, as a network round trip would: lets tests overlap requests.
+    std::chrono::microseconds latency{0};
+};
+
+/// Read requests a `memory_store` has served, by kind.
+struct memory_store_requests {
+    std::size_t head = 0, get = 0, list = 0;
 };
 
 class memory_store {
@@ -66,8 +76,14 @@ public:
         return state_->uploads.size();
     }
 
+    /// Read requests served so far, by all copies (test helper).
+    memory_store_requests requests() const {
+        return {state_->heads.load(), state_->gets.load(), state_->lists.load()};
+    }
+
     template <class CompletionToken>
     auto async_head(std::string key, CompletionToken&& token) {
+        ++state_->heads;
         return run<void(detail::asio_error_code, object_info)>(
             std::forward<CompletionToken>(token), [key = std::move(key)](state& s) {
                 object_info info;
@@ -87,6 +103,7 @@ public:
     template <class MutableBufferSequence, class CompletionToken>
     auto async_get(std::string key, std::uint64_t offset, const MutableBufferSequence& buffers,
                    CompletionToken&& token) {
+        ++state_->gets;
         return run<void(detail::asio_error_code, std::size_t)>(
             std::forward<CompletionToken>(token),
             [key = std::move(key), offset, buffers](state& s) {
@@ -129,6 +146,7 @@ public:
 
     template <class CompletionToken>
     auto async_list(list_request request, CompletionToken&& token) {
+        ++state_->lists;
         return run<void(detail::asio_error_code, list_page)>(
             std::forward<CompletionToken>(token), [request = std::move(request)](state& s) {
                 std::error_code ec = validate_prefix(request.prefix);
@@ -355,13 +373,26 @@ private:
         std::map<std::string, stored_object, std::less<>> objects;
         std::map<std::string, upload> uploads;
         std::uint64_t next_upload = 0;
+        std::atomic<std::size_t> heads{0}, gets{0}, lists{0};
     };
 
     template <class Signature, class CompletionToken, class Work>
     auto run(CompletionToken&& token, Work work) {
-        return detail::async_offload<Signature>(
-            detail::on_handler_executor, executor_, std::forward<CompletionToken>(token),
-            [state = state_, work = std::move(work)]() mutable { return work(*state); });
+        if (state_->opts.latency.count() == 0)
+            return detail::async_offload<Signature>(
+                detail::on_handler_executor, executor_, std::forward<CompletionToken>(token),
+                [state = state_, work = std::move(work)]() mutable { return work(*state); });
+        // Served when a timer on the handler's executor expires, so the wait blocks no thread.
+        return boost::asio::async_initiate<CompletionToken, Signature>(
+            [state = state_, executor = executor_](auto handler, Work w) {
+                auto on = boost::asio::get_associated_executor(handler, executor);
+                auto timer = std::make_shared<boost::asio::steady_timer>(on, state->opts.latency);
+                timer->async_wait([timer, state, handler = std::move(handler),
+                                   w = std::move(w)](boost::system::error_code) mutable {
+                    std::apply(std::move(handler), w(*state));
+                });
+            },
+            token, std::move(work));
     }
 
     std::shared_ptr<state> state_;

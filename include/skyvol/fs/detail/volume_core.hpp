@@ -12,7 +12,9 @@
 /// bucket; metadata operations (remove, rename, attribute changes) first drain the journal so
 /// that they apply to what the bucket holds, in order.
 
+#include <skyvol/detail/single_flight.hpp>
 #include <skyvol/error.hpp>
+#include <skyvol/fs/detail/listing_prefetch.hpp>
 #include <skyvol/fs/detail/metadata_cache.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/read_ahead.hpp>
@@ -41,6 +43,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
 #include <filesystem>
 #include <map>
@@ -166,7 +169,19 @@ public:
         if (journal_)
             if (auto pending = journal_->latest_for(path)) co_return pending_status(*pending);
         if (auto cached = cache_.lookup(path)) co_return *cached;
+        if (auto ahead = listed_.ahead_of(path); !ahead.empty()) ask_ahead(std::move(ahead));
+        co_return co_await fetch_status(std::move(path));
+    }
 
+    /// Asks the store what is at `path`; concurrent askers share one round of requests unless
+    /// this volume changed something after the first one asked.
+    boost::asio::awaitable<file_status> fetch_status(std::string path) {
+        const std::uint64_t since = cache_.changes();
+        std::string flight = path + '\0' + std::to_string(since);
+        co_return co_await stats_.run(std::move(flight), status_from_store(std::move(path), since));
+    }
+
+    boost::asio::awaitable<file_status> status_from_store(std::string path, std::uint64_t since) {
         file_status st;
         auto [ec, info] = co_await store_.async_head(key_of(path), as_result);
         if (!ec) {
@@ -185,8 +200,48 @@ public:
                 st = new_status(file_type::directory);
             }
         }
-        cache_.store(path, st);
+        cache_.store_fetched(path, st, since);
         co_return st;
+    }
+
+    /// Stats `paths` in the background, `listing_heads` at a time, so that the stats a listing
+    /// reader makes next find their answers cached or on the way.
+    void ask_ahead(std::vector<std::string> paths) {
+        std::size_t start = 0;
+        {
+            std::lock_guard lock(ahead_mutex_);
+            for (auto& p : paths)
+                ahead_queue_.push_back(std::move(p));
+            while (ahead_workers_ < options_.listing_heads &&
+                   ahead_workers_ < ahead_queue_.size()) {
+                ++ahead_workers_;
+                ++start;
+            }
+        }
+        for (; start > 0; --start)
+            boost::asio::co_spawn(executor_, ask_ahead_worker(this->shared_from_this()),
+                                  boost::asio::detached);
+    }
+
+    static boost::asio::awaitable<void> ask_ahead_worker(std::shared_ptr<volume_core> self) {
+        for (;;) {
+            std::string path;
+            {
+                std::lock_guard lock(self->ahead_mutex_);
+                if (self->ahead_queue_.empty() || self->stopping_) {
+                    --self->ahead_workers_;
+                    co_return;
+                }
+                path = std::move(self->ahead_queue_.front());
+                self->ahead_queue_.pop_front();
+            }
+            if (self->cache_.lookup(path)) continue;
+            try {
+                co_await self->fetch_status(std::move(path));
+            } catch (const std::exception&) {
+                // Only a guess: the stat that needs this entry asks again and reports.
+            }
+        }
     }
 
     /// Like `stat`, but follows symlinks (relative targets, within the volume, 8 hops at most).
@@ -202,7 +257,8 @@ public:
         fail(std::error_code(ELOOP, std::generic_category()));
     }
 
-    boost::asio::awaitable<std::vector<directory_entry>> list(std::string path) {
+    boost::asio::awaitable<std::vector<directory_entry>> list(std::string path,
+                                                              listing_detail detail) {
         const auto [dir, st] = co_await resolve(path);
         if (!st.exists()) fail(errc::not_found);
         if (!st.is_directory()) fail(errc::not_a_directory);
@@ -254,17 +310,25 @@ public:
         std::vector<directory_entry> out;
         out.reserve(entries.size());
         std::vector<std::size_t> to_complete;
+        std::vector<std::string> left_incomplete;
+        const bool trusted = options_.listing_heads == 0;
         for (auto& [name, e] : entries) {
             // Prefer what the volume already knows in full (permissions, owner, symlinks).
             if (auto known = cache_.lookup(e.path());
-                known && known->exists() && known->is_directory() == e.is_directory())
+                known && known->exists() && known->is_directory() == e.is_directory()) {
                 e = directory_entry(e.path(), *known);
-            else if (incomplete.count(name))
-                to_complete.push_back(out.size());
+            } else if (incomplete.count(name) && !trusted) {
+                if (detail == listing_detail::full) {
+                    to_complete.push_back(out.size());
+                } else {
+                    e = directory_entry(e.path(), e.status(), false);
+                    left_incomplete.push_back(name);
+                }
+            }
             out.push_back(std::move(e));
         }
-        if (options_.listing_heads > 0 && !to_complete.empty())
-            co_await complete_entries(out, to_complete);
+        if (!to_complete.empty()) co_await complete_entries(out, to_complete);
+        listed_.remember(dir, std::move(left_incomplete));
         co_return out;
     }
 
@@ -272,6 +336,7 @@ public:
     /// caches what they say; an entry that vanished meanwhile keeps its listed status.
     boost::asio::awaitable<void> complete_entries(std::vector<directory_entry>& entries,
                                                   const std::vector<std::size_t>& which) {
+        const std::uint64_t since = cache_.changes();
         std::atomic<std::size_t> next{0};
         auto worker = [&]() -> boost::asio::awaitable<void> {
             for (std::size_t i; (i = next++) < which.size();) {
@@ -280,12 +345,12 @@ public:
                 const std::string key = is_dir ? dir_key_of(e.path()) : key_of(e.path());
                 auto [ec, info] = co_await store_.async_head(key, as_result);
                 if (ec == errc::not_found) {
-                    if (is_dir) cache_.store(e.path(), e.status()); // an implicit directory
+                    if (is_dir) cache_.store_fetched(e.path(), e.status(), since); // implicit
                     continue;
                 }
                 throw_on(ec);
                 const file_status st = status_of(info, is_dir, defaults_);
-                cache_.store(e.path(), st);
+                cache_.store_fetched(e.path(), st, since);
                 e = directory_entry(e.path(), st);
             }
         };
@@ -608,7 +673,7 @@ public:
         } else {
             if (target.exists()) {
                 if (!target.is_directory()) fail(errc::not_a_directory);
-                const auto children = co_await list(to);
+                const auto children = co_await list(to, listing_detail::full);
                 if (!children.empty()) fail(errc::not_empty);
                 auto [mec] = co_await store_.async_remove(dir_key_of(to), as_result);
                 throw_on(mec);
@@ -852,21 +917,15 @@ private:
         if (st.etag.empty() || offset >= st.size || buffer.size() == 0 || (!blocks_ && !objects_))
             co_return co_await get_range(path, offset, buffer);
         if (objects_) {
-            auto cached = objects_->find(key, st.etag);
-            if (!cached) {
-                const auto temp = objects_->temp_path();
-                unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-                if (!out) fail(last_error());
-                std::uint64_t got = 0;
-                try {
-                    got = co_await download_to_file(store_, key, out.get(), st.size, transfer());
-                } catch (...) {
-                    std::filesystem::remove(temp);
-                    throw;
-                }
-                cached = objects_->publish(temp, key, st.etag, got);
-            }
-            unique_fd fd(::open(cached->c_str(), O_RDONLY | O_CLOEXEC));
+            std::filesystem::path cached;
+            if (auto found = objects_->find(key, st.etag))
+                cached = std::move(*found);
+            else
+                cached = co_await downloads_.run(key + '\0' + st.etag,
+                                                 download_to_cache(key, st.etag, st.size));
+            unique_fd fd(::open(cached.c_str(), O_RDONLY | O_CLOEXEC));
+            // Evicted by other downloads before this read could open it: read the bucket.
+            if (!fd && errno == ENOENT) co_return co_await get_range(path, offset, buffer);
             if (!fd) fail(last_error());
             co_return read_local(fd.get(), offset, buffer);
         }
@@ -896,6 +955,23 @@ private:
             done += n;
         }
         co_return done;
+    }
+
+    /// Downloads a whole object into the disk cache; returns where it landed.
+    boost::asio::awaitable<std::filesystem::path>
+    download_to_cache(std::string key, std::string etag, std::uint64_t size) {
+        if (auto found = objects_->find(key, etag)) co_return *found; // a flight just ended
+        const auto temp = objects_->temp_path();
+        unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+        if (!out) fail(last_error());
+        std::uint64_t got = 0;
+        try {
+            got = co_await download_to_file(store_, key, out.get(), size, transfer());
+        } catch (...) {
+            std::filesystem::remove(temp);
+            throw;
+        }
+        co_return objects_->publish(temp, key, etag, got);
     }
 
     transfer_shape transfer() const {
@@ -999,8 +1075,14 @@ private:
     std::multimap<std::string, std::shared_ptr<staged_file>> open_files_;
 
     std::unique_ptr<write_back_journal> journal_;
-    std::unique_ptr<block_cache> blocks_;   ///< cache::memory
-    std::unique_ptr<object_cache> objects_; ///< cache::disk
+    std::unique_ptr<block_cache> blocks_;            ///< cache::memory
+    std::unique_ptr<object_cache> objects_;          ///< cache::disk
+    single_flight<std::filesystem::path> downloads_; ///< into objects_, by key and ETag
+    single_flight<file_status> stats_;               ///< by path and cache_.changes()
+    listing_prefetch listed_{4 * options_.listing_heads};
+    std::mutex ahead_mutex_; ///< guards the two below (never held across a suspension)
+    std::deque<std::string> ahead_queue_;
+    std::size_t ahead_workers_ = 0;
     boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_;
     std::atomic<bool> stopping_{false}, uploader_done_{false};
     std::atomic<int> flushing_{0};

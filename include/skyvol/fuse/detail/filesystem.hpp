@@ -618,13 +618,21 @@ private:
     void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info fi) {
         std::string path;
         if (!path_of(req, ino, path)) return;
+        // No HEAD per entry here: find needs names and types only, and ls -l's stats ask ahead.
         volume_.async_directory(
-            path, [req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
+            path, listing_detail::listed,
+            [req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
                 if (ec) return reply_error(req, ec);
                 auto* d = new open_directory{path, std::move(entries)};
                 fi.fh = handle_value(d);
                 if (fuse_reply_open(req, &fi) != 0) delete d;
             });
+    }
+
+    /// The d_type bits of an entry: none (DT_UNKNOWN) where the listing cannot tell a symlink
+    /// from a file, so find and ls stat it rather than trust a wrong type.
+    static mode_t listed_type(const directory_entry& entry) {
+        return entry.may_be_symlink() ? 0 : entry.status().mode() & S_IFMT;
     }
 
     /// Entries 0 and 1 are "." and ".."; offsets are indexes into the listing taken at opendir.
@@ -645,8 +653,11 @@ private:
                 if (dots) {
                     e.attr.st_ino = ino;
                     e.attr.st_mode = S_IFDIR;
+                } else if (const directory_entry& entry = d.entries[i - 2]; !entry.complete()) {
+                    // Node id 0: a name and type only, no inode; a stat looks it up in full.
+                    e.attr.st_ino = std::hash<std::string>{}(entry.path()) | 1;
+                    e.attr.st_mode = listed_type(entry);
                 } else {
-                    const directory_entry& entry = d.entries[i - 2];
                     e = entry_of(inodes_.remember(entry.path()), entry.status());
                 }
                 fuse_add_direntry_plus(req, buffer.data() + used, size - used, name.c_str(), &e,
@@ -655,7 +666,7 @@ private:
                 struct stat s;
                 std::memset(&s, 0, sizeof s);
                 s.st_ino = dots ? ino : std::hash<std::string>{}(d.entries[i - 2].path()) | 1;
-                s.st_mode = dots ? S_IFDIR : d.entries[i - 2].status().mode();
+                s.st_mode = dots ? S_IFDIR : listed_type(d.entries[i - 2]);
                 need = fuse_add_direntry(req, buffer.data() + used, size - used, name.c_str(), &s,
                                          next);
                 if (used + need > size) break;
