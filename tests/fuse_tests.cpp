@@ -556,9 +556,9 @@ TEST_CASE("fuse on s3: a large file goes up in parts while written and reads bac
     REQUIRE(w.ok());
     REQUIRE(r.ok());
     REQUIRE(cached.ok());
-    CHECK(kernel_read_ahead_kb(w.path()) == "1024"); // the default where reads stream
+    CHECK(kernel_read_ahead_kb(w.path()) == "1024"); // the default, in every mode
     CHECK(kernel_read_ahead_kb(r.path()) == "2048");
-    CHECK(kernel_read_ahead_kb(cached.path()) == "128"); // the kernel's, through a disk cache
+    CHECK(kernel_read_ahead_kb(cached.path()) == "1024");
 
     // 40 MiB in 1 MiB writes (parts stream behind the writer), then a rewrite of bytes in the
     // second part and a last write that extends the file: the object must hold all of it.

@@ -251,9 +251,6 @@ public:
     using mode_type = Mode;
     using cache_type = Cache;
     using executor_type = boost::asio::any_io_executor;
-    /// Whether open files read the bucket through read-ahead (no read cache, no journal).
-    static constexpr bool streams_reads =
-        std::is_same_v<Cache, cache::none> && !Mode::deferred_upload && !Mode::local_copy;
 
     /// A volume with its own I/O threads.
     explicit volume(Store store, volume_options options = {})

@@ -86,9 +86,6 @@ private:
 template <class Volume>
 mount_handle mount(Volume& volume, std::string_view mountpoint, mount_options options,
                    std::error_code& ec) {
-    // The larger kernel window pays where reads stream through read-ahead; through a disk
-    // cache, fio read 1 GiB at half the speed with it (docs/benchmarks.md).
-    if (!options.read_ahead_kb && !Volume::streams_reads) options.read_ahead_kb = 0;
     auto fs = std::make_unique<detail::filesystem<Volume>>(volume, options);
     auto session =
         std::make_unique<detail::session>(std::move(fs), std::string(mountpoint), options, ec);
