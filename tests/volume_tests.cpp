@@ -486,6 +486,32 @@ TEST_CASE("volume: concurrent first reads share one stat and one disk-cache down
     CHECK(store.requests().get - start.get == gets_alone);
 }
 
+TEST_CASE("volume: a cold read through the disk cache returns before the whole object is down",
+          "[volume][cache]") {
+    memory_store_options so;
+    so.latency = std::chrono::milliseconds(50);
+    memory_store store(so);
+    const std::string blob = pattern(8u << 20, 5);
+    store.async_put("d/blob", boost::asio::buffer(blob), put_options(), boost::asio::use_future)
+        .get();
+    temp_dir cache_dir;
+    volume_options o;
+    o.prefix = "d/";
+    o.cache_dir = cache_dir.path();
+    o.part_size = 1u << 20;
+    o.download_parallelism = 1; // the download's 8 GETs, one after another: 400 ms
+    volume<memory_store, mode::read_only, cache::disk> v(store, o);
+    std::string first(1000, '\0'), last(1000, '\0');
+    CHECK(v.read("blob", 10, boost::asio::buffer(first)) == first.size());
+    CHECK(first == blob.substr(10, first.size()));
+    CHECK(store.requests().get < 8); // the rest is still on its way
+    CHECK(v.read("blob", blob.size() - last.size(), boost::asio::buffer(last)) == last.size());
+    CHECK(last == blob.substr(blob.size() - last.size()));
+    CHECK(v.read_file("blob") == blob);
+    CHECK(store.requests().get == 8); // one download served all three reads
+    CHECK(v.read_cache_bytes() == blob.size());
+}
+
 TEST_CASE("volume: listings for readdir need no HEAD; stats of listed entries ask ahead",
           "[volume]") {
     memory_store_options so;

@@ -56,8 +56,11 @@ struct volume_options {
     std::uint64_t multipart_threshold = 16ull << 20;
     /// Part size for multipart uploads; raised automatically so an object stays within 10,000.
     std::uint64_t part_size = 8ull << 20;
-    /// Parts (uploads) or chunks (whole-object downloads) one transfer moves at once.
+    /// Parts one upload moves at once.
     std::size_t transfer_parallelism = 4;
+    /// Chunks (`part_size` each) one whole-object download fetches at once: the disk cache's, and
+    /// opening a file for update.
+    std::size_t download_parallelism = 8;
     /// write_back: wait this long after a close before uploading (coalesces quick rewrites, as
     /// rclone's --vfs-write-back does).
     std::chrono::milliseconds write_back_delay{0};

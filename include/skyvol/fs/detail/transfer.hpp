@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -121,13 +122,22 @@ boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string ke
     std::rethrow_exception(failure);
 }
 
+/// The chunk size of `download_to_file`: one ranged GET each.
+inline std::uint64_t download_chunk_size(const transfer_shape& shape) {
+    return std::max<std::uint64_t>(shape.part_size, 1u << 20);
+}
+
+/// Called with each chunk's offset and length once a download wrote it.
+using chunk_written = std::function<void(std::uint64_t offset, std::size_t length)>;
+
 /// Downloads `size` bytes of `key` into the open file `fd` from offset 0, in chunks of
-/// `shape.part_size`, `shape.parallel` at a time. Returns the bytes written: fewer if the object
-/// shrank meanwhile.
+/// `shape.part_size`, `shape.parallel` at a time, lowest offsets first, telling `on_chunk` (if
+/// set) of each. Returns the bytes written: fewer if the object shrank meanwhile.
 template <object_store Store>
 boost::asio::awaitable<std::uint64_t> download_to_file(Store& store, std::string key, int fd,
-                                                       std::uint64_t size, transfer_shape shape) {
-    const std::uint64_t chunk = std::max<std::uint64_t>(shape.part_size, 1u << 20);
+                                                       std::uint64_t size, transfer_shape shape,
+                                                       chunk_written on_chunk) {
+    const std::uint64_t chunk = download_chunk_size(shape);
     const auto count = static_cast<std::size_t>((size + chunk - 1) / chunk);
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
@@ -151,11 +161,18 @@ boost::asio::awaitable<std::uint64_t> download_to_file(Store& store, std::string
                 while (at + n < seen && !end.compare_exchange_weak(seen, at + n)) {
                 }
             }
+            if (on_chunk) on_chunk(at, n);
         }
     };
     co_await run_workers(
         std::clamp<std::size_t>(shape.parallel, 1, std::max<std::size_t>(count, 1)), worker);
     co_return end.load();
+}
+
+template <object_store Store>
+boost::asio::awaitable<std::uint64_t> download_to_file(Store& store, std::string key, int fd,
+                                                       std::uint64_t size, transfer_shape shape) {
+    return download_to_file(store, std::move(key), fd, size, shape, chunk_written());
 }
 
 } // namespace skyvol::detail

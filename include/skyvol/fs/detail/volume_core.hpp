@@ -14,6 +14,7 @@
 
 #include <skyvol/detail/single_flight.hpp>
 #include <skyvol/error.hpp>
+#include <skyvol/fs/detail/cache_fill.hpp>
 #include <skyvol/fs/detail/listing_prefetch.hpp>
 #include <skyvol/fs/detail/metadata_cache.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
@@ -53,6 +54,7 @@
 #include <set>
 #include <string>
 #include <unistd.h>
+#include <unordered_map>
 #include <vector>
 
 namespace skyvol {
@@ -455,7 +457,7 @@ public:
                     }
             if (!copied && existing.size > 0)
                 staged->size = co_await download_to_file(store_, key_of(path), staged->fd.get(),
-                                                         existing.size, transfer());
+                                                         existing.size, download_shape());
         }
         staged->status.size = staged->size;
         {
@@ -917,13 +919,15 @@ private:
         if (st.etag.empty() || offset >= st.size || buffer.size() == 0 || (!blocks_ && !objects_))
             co_return co_await get_range(path, offset, buffer);
         if (objects_) {
-            std::filesystem::path cached;
-            if (auto found = objects_->find(key, st.etag))
-                cached = std::move(*found);
-            else
-                cached = co_await downloads_.run(key + '\0' + st.etag,
-                                                 download_to_cache(key, st.etag, st.size));
-            unique_fd fd(::open(cached.c_str(), O_RDONLY | O_CLOEXEC));
+            std::optional<std::filesystem::path> cached;
+            std::shared_ptr<cache_fill> fill = fill_for(key, st, cached);
+            if (fill) {
+                const std::uint64_t length =
+                    std::min<std::uint64_t>(buffer.size(), st.size - offset);
+                co_await fill->wait_for(offset, length);
+                co_return read_local(fill->fd(), offset, buffer);
+            }
+            unique_fd fd(::open(cached->c_str(), O_RDONLY | O_CLOEXEC));
             // Evicted by other downloads before this read could open it: read the bucket.
             if (!fd && errno == ENOENT) co_return co_await get_range(path, offset, buffer);
             if (!fd) fail(last_error());
@@ -957,25 +961,69 @@ private:
         co_return done;
     }
 
-    /// Downloads a whole object into the disk cache; returns where it landed.
-    boost::asio::awaitable<std::filesystem::path>
-    download_to_cache(std::string key, std::string etag, std::uint64_t size) {
-        if (auto found = objects_->find(key, etag)) co_return *found; // a flight just ended
-        const auto temp = objects_->temp_path();
-        unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-        if (!out) fail(last_error());
-        std::uint64_t got = 0;
-        try {
-            got = co_await download_to_file(store_, key, out.get(), size, transfer());
-        } catch (...) {
-            std::filesystem::remove(temp);
-            throw;
+    /// The disk cache's copy of this version of `key`: its path in `cached`, or the download
+    /// filling it, which this call starts if none runs. Concurrent first reads share one.
+    std::shared_ptr<cache_fill> fill_for(const std::string& key, const file_status& st,
+                                         std::optional<std::filesystem::path>& cached) {
+        const std::string id = key + '\0' + st.etag;
+        std::filesystem::path temp;
+        std::shared_ptr<cache_fill> fill;
+        {
+            // A fill leaves the map only after publishing: absent here, the copy is complete
+            // or was never started.
+            std::lock_guard lock(fills_mutex_);
+            if (auto it = fills_.find(id); it != fills_.end()) return it->second;
+            if ((cached = objects_->find(key, st.etag))) return nullptr;
+            temp = objects_->temp_path();
+            unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+            if (!out) fail(last_error());
+            fill = std::make_shared<cache_fill>(executor_, std::move(out), st.size,
+                                                download_chunk_size(transfer()));
+            fills_.emplace(id, fill);
         }
-        co_return objects_->publish(temp, key, etag, got);
+        boost::asio::co_spawn(executor_,
+                              fill_cache(this->shared_from_this(), id, key, st, temp, fill),
+                              boost::asio::detached);
+        return fill;
+    }
+
+    /// Downloads a whole object into `temp`, telling `fill`'s readers of each chunk, then
+    /// moves it into the disk cache.
+    static boost::asio::awaitable<void> fill_cache(std::shared_ptr<volume_core> self,
+                                                   std::string id, std::string key, file_status st,
+                                                   std::filesystem::path temp,
+                                                   std::shared_ptr<cache_fill> fill) {
+        // Named, not a temporary in the co_await: g++ 12 destroys such temporaries twice.
+        chunk_written on_chunk = [fill](std::uint64_t offset, std::size_t) {
+            fill->written(offset);
+        };
+        std::exception_ptr failure;
+        try {
+            const std::uint64_t got =
+                co_await download_to_file(self->store_, key, fill->fd(), st.size,
+                                          self->download_shape(), std::move(on_chunk));
+            self->objects_->publish(temp, key, st.etag, got);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (failure) {
+            std::error_code ignored;
+            std::filesystem::remove(temp, ignored);
+            fill->fail(failure);
+        } else {
+            fill->finish();
+        }
+        std::lock_guard lock(self->fills_mutex_);
+        self->fills_.erase(id);
     }
 
     transfer_shape transfer() const {
         return {options_.multipart_threshold, options_.part_size, options_.transfer_parallelism};
+    }
+    transfer_shape download_shape() const {
+        transfer_shape shape = transfer();
+        shape.parallel = options_.download_parallelism;
+        return shape;
     }
 
     /// One ranged GET of the object at `path`, straight from the store.
@@ -1075,10 +1123,13 @@ private:
     std::multimap<std::string, std::shared_ptr<staged_file>> open_files_;
 
     std::unique_ptr<write_back_journal> journal_;
-    std::unique_ptr<block_cache> blocks_;            ///< cache::memory
-    std::unique_ptr<object_cache> objects_;          ///< cache::disk
-    single_flight<std::filesystem::path> downloads_; ///< into objects_, by key and ETag
-    single_flight<file_status> stats_;               ///< by path and cache_.changes()
+    std::unique_ptr<block_cache> blocks_;   ///< cache::memory
+    std::unique_ptr<object_cache> objects_; ///< cache::disk
+    /// Guards fills_; never held across a suspension. Lock order: fills_mutex_, then the object
+    /// cache's own.
+    std::mutex fills_mutex_;
+    std::unordered_map<std::string, std::shared_ptr<cache_fill>> fills_; ///< by key and ETag
+    single_flight<file_status> stats_; ///< by path and cache_.changes()
     listing_prefetch listed_{4 * options_.listing_heads};
     std::mutex ahead_mutex_; ///< guards the two below (never held across a suspension)
     std::deque<std::string> ahead_queue_;
