@@ -562,9 +562,15 @@ TEST_CASE("volume: listings for readdir need no HEAD; stats of listed entries as
     for (const directory_entry& e : v.directory("", listing_detail::listed))
         CHECK(e.may_be_symlink() == false); // a directory, and objects too big or empty
 
-    // ls -l: the first stat asks ahead for a window of the entries listed after it, no more.
-    CHECK(v.status("dir/" + name(0)).permissions == 0700);
+    // A stat out of listing order (a shuffled reader) asks ahead for nothing.
     auto heads = [&] { return store.requests().head - start.head; };
+    CHECK(v.status("dir/" + name(50)).permissions == 0700);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(heads() == 1);
+
+    // ls -l: the first entry's stat asks ahead for a window of the entries listed after it (one
+    // of them known already), no more.
+    CHECK(v.status("dir/" + name(0)).permissions == 0700);
     for (int i = 0; i < 2000 && heads() < 1 + window; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -41,11 +41,15 @@ public:
             drop_locked(std::string(order_.front())); // a copy: dropping erases the original
         entries_ += names.size();
         order_.push_back(dir);
-        listings_.emplace(dir, listing{std::move(names), 0});
+        listing l;
+        l.names = std::move(names);
+        listings_.emplace(dir, std::move(l));
     }
 
-    /// If `path` is an entry a remembered listing left incomplete: the paths of the entries
-    /// listed after it, up to `window` past it, that no earlier stat asked ahead for.
+    /// If `path` is an entry a remembered listing left incomplete, and the stats of that listing
+    /// go in its order (this one is its first entry, or follows the previous stat closely): the
+    /// paths of the entries listed after it, up to `window` past it, that no earlier stat asked
+    /// for. Stats in random order (a shuffled dataset) ask for nothing.
     std::vector<std::string> ahead_of(const std::string& path) {
         std::vector<std::string> out;
         const std::string dir(parent_of(path));
@@ -56,7 +60,12 @@ public:
         listing& l = it->second;
         auto at = std::lower_bound(l.names.begin(), l.names.end(), name);
         if (at == l.names.end() || *at != name) return out;
-        const auto next = static_cast<std::size_t>(at - l.names.begin()) + 1;
+        const auto index = static_cast<std::size_t>(at - l.names.begin());
+        const bool in_order = index == 0 || (l.last_stat != none && index > l.last_stat &&
+                                             index - l.last_stat <= max_gap);
+        l.last_stat = index;
+        if (!in_order) return out;
+        const std::size_t next = index + 1;
         const std::size_t from = std::max(l.asked_until, next);
         const std::size_t until = std::min(l.names.size(), next + window_);
         for (std::size_t i = from; i < until; ++i)
@@ -66,9 +75,15 @@ public:
     }
 
 private:
+    static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    /// Entries a stat in listing order may skip (complete entries are not in `names`, and the
+    /// kernel's parallel lookups may arrive slightly out of order).
+    static constexpr std::size_t max_gap = 8;
+
     struct listing {
         std::vector<std::string> names;
-        std::size_t asked_until; ///< entries before this index were asked for already
+        std::size_t asked_until = 0; ///< entries before this index were asked for already
+        std::size_t last_stat = none;
     };
 
     void drop_locked(const std::string& dir) {

@@ -170,8 +170,9 @@ public:
         if (auto open = open_status(path)) co_return *open;
         if (journal_)
             if (auto pending = journal_->latest_for(path)) co_return pending_status(*pending);
-        if (auto cached = cache_.lookup(path)) co_return *cached;
+        // Before the cache: answers asked ahead are hits, and keep the window moving.
         if (auto ahead = listed_.ahead_of(path); !ahead.empty()) ask_ahead(std::move(ahead));
+        if (auto cached = cache_.lookup(path)) co_return *cached;
         co_return co_await fetch_status(std::move(path));
     }
 
