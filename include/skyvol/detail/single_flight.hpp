@@ -2,9 +2,9 @@
 #define SKYVOL_DETAIL_SINGLE_FLIGHT_HPP
 
 /// @file
-/// Lets concurrent callers that need the same thing share one fetch of it: the kernel sends
-/// several reads of a file, or a lookup and a prefetch of one entry, at the same moment, and
-/// each would otherwise download or HEAD on its own.
+/// Lets concurrent callers that need the same thing share one fetch of it: a lookup and a
+/// stat asked ahead for the same entry arrive at the same moment, and each would otherwise HEAD
+/// on its own.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>

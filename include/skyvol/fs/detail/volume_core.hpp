@@ -979,7 +979,7 @@ private:
             unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
             if (!out) fail(last_error());
             fill = std::make_shared<cache_fill>(executor_, std::move(out), st.size,
-                                                download_chunk_size(transfer()));
+                                                download_chunk_size(download_shape()));
             fills_.emplace(id, fill);
         }
         boost::asio::co_spawn(executor_,
