@@ -56,8 +56,8 @@ public:
 
     /// Like send, but a 2xx body is read straight into `into` (at most into.size() bytes; a
     /// longer body is a protocol_error) and never buffered whole; response.body_bytes says how
-    /// much arrived. Other statuses' bodies land in response.body. `into` must stay valid until
-    /// the awaitable completes.
+    /// much arrived, and `r.on_body` (if set) is told as it does. Other statuses' bodies land in
+    /// response.body. `into` must stay valid until the awaitable completes.
     boost::asio::awaitable<response> send_into(const url& origin, request r,
                                                boost::asio::mutable_buffer into) {
         return detail::send(s_, origin, std::move(r), into, true);

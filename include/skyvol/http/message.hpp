@@ -11,12 +11,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace skyvol::http {
+
+/// Told during send_into how many bytes of the 2xx body are in the caller's buffer so far, after
+/// each read; a retry starts again from 0. Lets a caller write the body on while it is hot.
+using body_progress = std::function<void(std::size_t received)>;
 
 /// One HTTP/1.1 request, without the origin it goes to.
 struct request {
@@ -36,6 +41,8 @@ struct request {
     std::uint64_t body_length = 0; ///< how many bytes of the file to send
     /// False: never retried once the request may have reached the server.
     bool idempotent = true;
+    /// send_into only: called as the body arrives (see body_progress).
+    body_progress on_body;
 };
 
 /// The answer to a request.

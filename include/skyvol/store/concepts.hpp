@@ -38,6 +38,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -125,6 +126,20 @@ template <class S>
 concept object_store = std::copy_constructible<S> && names_itself<S> && heads_objects<S> &&
     gets_objects<S> && puts_objects<S> && lists_objects<S> && removes_objects<S> &&
     copies_objects<S> && uploads_multipart<S>;
+
+/// Told how many bytes of a ranged GET are in the caller's buffer so far, after each read (from
+/// 0 again when a retry starts the body over).
+using get_progress = std::function<void(std::size_t received)>;
+
+/// Optional: `async_get(key, offset, mutable_buffer, get_progress, token)` tells of the body as
+/// it arrives, so a caller can write it on while it is still in the CPU's cache. Stores that
+/// read memory or local files gain nothing from it and need not offer it.
+template <class S>
+concept reports_get_progress =
+    requires(S& s, std::string key, std::uint64_t offset, boost::asio::mutable_buffer buffer,
+             get_progress progress, detail::handler_archetype<void(detail::ec_t, std::size_t)> h) {
+    s.async_get(key, offset, buffer, progress, std::move(h));
+};
 
 } // namespace skyvol
 

@@ -18,6 +18,7 @@
 #include <skyvol/error.hpp>
 #include <skyvol/http/client.hpp>
 #include <skyvol/http/url.hpp>
+#include <skyvol/store/concepts.hpp>
 #include <skyvol/store/detail/md5.hpp>
 #include <skyvol/store/detail/metadata.hpp>
 #include <skyvol/store/detail/s3_protocol.hpp>
@@ -92,7 +93,7 @@ public:
             return run<void(detail::asio_error_code, std::size_t)>(
                 std::forward<CompletionToken>(token),
                 [s = s_, key = std::move(key), offset, buffer] {
-                    return get(s, key, offset, buffer);
+                    return get(s, key, offset, buffer, get_progress());
                 });
         }
         // Scattered buffers: read into one, then spread it.
@@ -100,6 +101,18 @@ public:
             std::forward<CompletionToken>(token),
             [s = s_, key = std::move(key), offset, buffers, total] {
                 return get_scattered(s, key, offset, buffers, total);
+            });
+    }
+
+    /// async_get into one buffer, telling `progress` of the body as it arrives
+    /// (`reports_get_progress`).
+    template <class CompletionToken>
+    auto async_get(std::string key, std::uint64_t offset, boost::asio::mutable_buffer buffer,
+                   get_progress progress, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, std::size_t)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), offset, buffer, progress = std::move(progress)] {
+                return get(s, key, offset, buffer, progress);
             });
     }
 
@@ -360,7 +373,7 @@ private:
     static boost::asio::awaitable<http::response>
     call(state_ptr s, boost::beast::http::verb method, std::string key, std::string query,
          headers extra, std::string body, bool idempotent, boost::asio::mutable_buffer into,
-         bool stream_into) {
+         bool stream_into, http::body_progress on_body) {
         // Bodies up to 1 MiB are kept for the retry; a larger one only moves later requests
         // (the tool's HeadBucket at mount time finds the region before any upload).
         const bool can_retry = body.size() <= (1u << 20);
@@ -368,21 +381,21 @@ private:
         if (can_retry) kept = body;
         const std::string used_region = where_now(*s).first;
         http::response first = co_await call_once(s, method, key, query, extra, std::move(body),
-                                                  idempotent, into, stream_into);
+                                                  idempotent, into, stream_into, on_body);
         const std::string hint = region_hint(first, used_region);
         if (hint.empty()) co_return first;
         follow_region(*s, hint);
         if (!kept) co_return first;
         http::response second =
             co_await call_once(s, method, std::move(key), std::move(query), std::move(extra),
-                               std::move(*kept), idempotent, into, stream_into);
+                               std::move(*kept), idempotent, into, stream_into, std::move(on_body));
         co_return second;
     }
 
     static boost::asio::awaitable<http::response>
     call_once(state_ptr s, boost::beast::http::verb method, std::string key, std::string query,
               headers extra, std::string body, bool idempotent, boost::asio::mutable_buffer into,
-              bool stream_into) {
+              bool stream_into, http::body_progress on_body) {
         auto [region, origin] = where_now(*s);
         std::string path;
         if (s->path_style) {
@@ -410,6 +423,7 @@ private:
         r.headers = std::move(sr.headers);
         r.body = std::move(body);
         r.idempotent = idempotent;
+        r.on_body = std::move(on_body);
         // Two statements, not one ?: with a co_await on each side: g++ 12 miscompiles that.
         if (stream_into) {
             http::response streamed = co_await s->client.send_into(origin, std::move(r), into);
@@ -441,7 +455,8 @@ private:
                                                        bool idempotent) {
         http::response reply =
             co_await call(std::move(s), method, std::move(key), std::move(query), std::move(extra),
-                          std::move(body), idempotent, boost::asio::mutable_buffer(), false);
+                          std::move(body), idempotent, boost::asio::mutable_buffer(), false,
+                          http::body_progress());
         co_return reply;
     }
 
@@ -476,8 +491,10 @@ private:
         co_return info;
     }
 
-    static boost::asio::awaitable<std::size_t>
-    get(state_ptr s, std::string key, std::uint64_t offset, boost::asio::mutable_buffer buffer) {
+    static boost::asio::awaitable<std::size_t> get(state_ptr s, std::string key,
+                                                   std::uint64_t offset,
+                                                   boost::asio::mutable_buffer buffer,
+                                                   get_progress progress) {
         check_key(key);
         if (buffer.size() == 0) {
             co_await head(s, key); // a missing key is still not_found
@@ -486,8 +503,9 @@ private:
         headers h;
         h.emplace_back("range", "bytes=" + std::to_string(offset) + "-" +
                                     std::to_string(offset + buffer.size() - 1));
-        const http::response r = co_await call(s, boost::beast::http::verb::get, key, std::string(),
-                                               std::move(h), std::string(), true, buffer, true);
+        const http::response r =
+            co_await call(s, boost::beast::http::verb::get, key, std::string(), std::move(h),
+                          std::string(), true, buffer, true, std::move(progress));
         if (r.status == 416) co_return 0; // the offset is at or past the end
         check(r);
         co_return r.body_bytes;
@@ -498,7 +516,8 @@ private:
     get_scattered(state_ptr s, std::string key, std::uint64_t offset, MutableBufferSequence buffers,
                   std::size_t total) {
         std::string staging(total, '\0');
-        const std::size_t n = co_await get(s, key, offset, boost::asio::buffer(staging));
+        const std::size_t n =
+            co_await get(s, key, offset, boost::asio::buffer(staging), get_progress());
         co_return boost::asio::buffer_copy(buffers, boost::asio::buffer(staging.data(), n));
     }
 

@@ -351,11 +351,13 @@ talk(std::shared_ptr<connection> c, Stream* stream, url origin, const request* r
             const auto body_length = static_cast<std::size_t>(*announced);
             filled = boost::asio::buffer_copy(into, c->buffer.data(), body_length);
             c->buffer.consume(filled);
+            if (r->on_body && filled > 0) r->on_body(filled);
             while (filled < body_length) {
                 c->tcp().expires_after(o->first_byte_timeout);
                 auto [bec, n] = co_await stream->async_read_some(
                     boost::asio::buffer(base + filled, body_length - filled), use_tuple);
                 filled += n;
+                if (r->on_body && n > 0) r->on_body(filled);
                 if (bec && filled < body_length) co_return body_failure(bec, filled);
             }
         }
@@ -375,7 +377,9 @@ talk(std::shared_ptr<connection> c, Stream* stream, url origin, const request* r
             c->tcp().expires_after(o->first_byte_timeout);
             auto [bec, n] = co_await bhttp::async_read(*stream, c->buffer, *parser, use_tuple);
             (void)n;
+            const std::size_t before = filled;
             filled = into.size() - parser->get().body().size;
+            if (r->on_body && filled > before) r->on_body(filled);
             if (bec == bhttp::error::need_buffer) bec = {};
             if (bec) co_return body_failure(bec, filled);
         }
