@@ -83,6 +83,11 @@ std::string pattern(std::size_t size, unsigned seed) {
 }
 
 template <class Store>
+void put_object(Store& store, const std::string& key, const std::string& body) {
+    store.async_put(key, boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
+}
+
+template <class Store>
 std::string object_text(Store& store, const std::string& key) {
     auto info = store.async_head(key, boost::asio::use_future).get();
     std::string out(info.size, '\0');
@@ -396,8 +401,7 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
                    cache::none, cache::memory, cache::disk) {
     memory_store store;
     const std::string first = pattern(3u << 20, 1), second = pattern(3u << 20, 2);
-    store.async_put("data/blob", boost::asio::buffer(first), put_options(), boost::asio::use_future)
-        .get();
+    put_object(store, "data/blob", first);
     temp_dir cache_dir;
     volume_options o;
     o.prefix = "data/";
@@ -412,9 +416,7 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
     CHECK(window == first.substr((2u << 20) - 50, 100));
 
     // Replaced behind the volume's back: a cache serves the version it knows; none reads anew.
-    store
-        .async_put("data/blob", boost::asio::buffer(second), put_options(), boost::asio::use_future)
-        .get();
+    put_object(store, "data/blob", second);
     if constexpr (std::is_same_v<TestType, cache::none>) {
         CHECK(v.read_file("blob") == second);
         CHECK(v.read_cache_bytes() == 0);
@@ -427,10 +429,7 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
         // Bounded: older objects leave the disk cache as newer ones arrive.
         for (int i = 0; i < 3; ++i) {
             const std::string name = "other" + std::to_string(i);
-            store
-                .async_put("data/" + name, boost::asio::buffer(first), put_options(),
-                           boost::asio::use_future)
-                .get();
+            put_object(store, "data/" + name, first);
             CHECK(v.read_file(name) == first);
         }
         // A read returns once its bytes are down; the download moves into the cache just after.
@@ -454,8 +453,7 @@ TEST_CASE("volume: concurrent first reads share one stat and one disk-cache down
     memory_store store(so);
     const std::string blob = pattern(5u << 20, 3), other = pattern(5u << 20, 4);
     for (const auto& [key, body] : {std::pair{"d/blob", &blob}, std::pair{"d/other", &other}})
-        store.async_put(key, boost::asio::buffer(*body), put_options(), boost::asio::use_future)
-            .get();
+        put_object(store, key, *body);
     temp_dir cache_dir;
     volume_options o;
     o.prefix = "d/";
@@ -498,8 +496,7 @@ TEST_CASE("volume: a cold read through the disk cache returns before the whole o
     so.latency = std::chrono::milliseconds(50);
     memory_store store(so);
     const std::string blob = pattern(8u << 20, 5);
-    store.async_put("d/blob", boost::asio::buffer(blob), put_options(), boost::asio::use_future)
-        .get();
+    put_object(store, "d/blob", blob);
     temp_dir cache_dir;
     volume_options o;
     o.prefix = "d/";
@@ -543,10 +540,8 @@ TEST_CASE("volume: listings for readdir need no HEAD, and stats of listed entrie
                    boost::asio::use_future)
         .get();
     const std::string big(directory_entry::max_symlink_target + 1, 'b');
-    store.async_put("d/big", boost::asio::buffer(big), put_options(), boost::asio::use_future)
-        .get();
-    store.async_put("d/empty", boost::asio::buffer(big, 0), put_options(), boost::asio::use_future)
-        .get();
+    put_object(store, "d/big", big);
+    put_object(store, "d/empty", std::string());
     volume_options o;
     o.prefix = "d/";
     o.metadata_ttl = std::chrono::hours(1);
@@ -820,8 +815,7 @@ TEST_CASE("read-ahead: stragglers, failures, short objects and the budget", "[re
 TEST_CASE("volume: files opened for reading stream through read-ahead", "[volume][read-ahead]") {
     memory_store store;
     const std::string big = pattern(20u << 20, 9);
-    store.async_put("d/big", boost::asio::buffer(big), put_options(), boost::asio::use_future)
-        .get();
+    put_object(store, "d/big", big);
     volume_options o;
     o.prefix = "d/";
     o.read_ahead_window = 8u << 20;
@@ -1065,16 +1059,9 @@ TEMPLATE_TEST_CASE("volume: read-only over objects written by other tools", "[vo
     TestType bucket;
     auto& store = bucket.store;
     const std::string body = "plain object";
-    store
-        .async_put("ds/train/0001.jpg", boost::asio::buffer(body), put_options(),
-                   boost::asio::use_future)
-        .get();
-    store
-        .async_put("ds/train/0002.jpg", boost::asio::buffer(body), put_options(),
-                   boost::asio::use_future)
-        .get();
-    store.async_put("ds/README", boost::asio::buffer(body), put_options(), boost::asio::use_future)
-        .get();
+    put_object(store, "ds/train/0001.jpg", body);
+    put_object(store, "ds/train/0002.jpg", body);
+    put_object(store, "ds/README", body);
     volume_options o;
     o.prefix = "ds";
     volume<typename TestType::store_type, mode::read_only> data(store, o);
@@ -1096,9 +1083,7 @@ TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refre
                    "[volume][copy]", memory_bucket, local_bucket) {
     TestType bucket;
     auto put = [&](const std::string& key, const std::string& body) {
-        bucket.store
-            .async_put(key, boost::asio::buffer(body), put_options(), boost::asio::use_future)
-            .get();
+        put_object(bucket.store, key, body);
     };
     for (int i = 0; i < 40; ++i)
         put("set/f" + std::to_string(i), pattern(1000 + i, i));

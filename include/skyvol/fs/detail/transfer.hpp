@@ -24,6 +24,7 @@
 #include <functional>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <vector>
 
 #include <unistd.h>
@@ -196,24 +197,21 @@ boost::asio::awaitable<std::uint64_t> download_to_file(Store& store, std::string
             const std::uint64_t at = i * chunk;
             buffer.resize(static_cast<std::size_t>(std::min(chunk, size - at)));
             chunk_writer writer{fd, buffer.data(), at};
+            boost::system::error_code ec;
             std::size_t n = 0;
             if constexpr (reports_get_progress<Store>) {
                 // Named: g++ 12 destroys a capturing temporary in a co_await expression twice.
                 const get_progress progress = [&writer](std::size_t received) {
                     writer.received(received);
                 };
-                auto [ec, got] = co_await store.async_get(key, at, boost::asio::buffer(buffer),
-                                                          progress, as_result);
-                if (ec) failed = true;
-                throw_on(ec);
-                n = got;
+                std::tie(ec, n) = co_await store.async_get(key, at, boost::asio::buffer(buffer),
+                                                           progress, as_result);
             } else {
-                auto [ec, got] =
+                std::tie(ec, n) =
                     co_await store.async_get(key, at, boost::asio::buffer(buffer), as_result);
-                if (ec) failed = true;
-                throw_on(ec);
-                n = got;
             }
+            if (ec) failed = true;
+            throw_on(ec);
             if (const std::error_code wec = writer.finish(n)) {
                 failed = true;
                 throw boost::system::system_error(wec);
