@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 int main(int argc, char* argv[]) {
     // OpenSSL's exit-time cleanup would run before Asio's system threads end and orphan their
@@ -16,10 +17,13 @@ int main(int argc, char* argv[]) {
     // so it keeps reporting on stderr.
     if (const char* tmp = std::getenv("TMPDIR")) {
         const std::string dir = std::string(tmp) + "/sanitizer-reports";
-        for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+        for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"}) {
             const char* old = std::getenv(name);
             std::string value = old ? std::string(old) + ":" : std::string();
-            value += "log_path=" + dir + "/" + (name[0] == 'A' ? "asan" : "ubsan");
+            std::string tag(name, std::string_view(name).find('_'));
+            for (char& c : tag)
+                c = static_cast<char>(c - 'A' + 'a');
+            value += "log_path=" + dir + "/" + tag;
             ::setenv(name, value.c_str(), 1);
         }
     }

@@ -2,6 +2,7 @@
 
 #include "support/async.hpp"
 #include "support/temp_dir.hpp"
+#include "support/volume_fixtures.hpp"
 
 #include <skyvol/store/local_store.hpp>
 #include <skyvol/store/memory_store.hpp>
@@ -16,93 +17,16 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <future>
 #include <latch>
 #include <optional>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <thread>
 #include <tuple>
 
-extern char** environ;
-
 namespace skyvol::test {
-namespace {
-
-/// Store fixtures: a fresh, empty bucket; `reopen()` gives a handle on the same bucket.
-struct memory_bucket {
-    using store_type = memory_store;
-    memory_store store;
-    memory_store reopen() { return store; }
-};
-
-struct local_bucket {
-    using store_type = local_store;
-    temp_dir dir{"skyvol-vol"};
-    local_store store{dir.path() / "bucket", scratch()};
-    local_store reopen() { return local_store(dir.path() / "bucket", scratch()); }
-    static local_store_options scratch() {
-        local_store_options o;
-        o.durable = false; // these tests do not pull the plug; the crash test does, with fsync
-        return o;
-    }
-};
-
-template <class Bucket, class Mode>
-struct setup {
-    using bucket_type = Bucket;
-    using mode_type = Mode;
-    using volume_type = volume<typename Bucket::store_type, Mode>;
-    Bucket bucket;
-    temp_dir cache{"skyvol-cache"};
-    std::unique_ptr<volume_type> vol;
-    explicit setup(std::string prefix = "vol/") {
-        volume_options o;
-        o.prefix = std::move(prefix);
-        o.cache_dir = cache.path();
-        vol = std::make_unique<volume_type>(bucket.store, o);
-    }
-};
-
-using writable_setups =
-    std::tuple<setup<memory_bucket, mode::write_through>, setup<local_bucket, mode::write_through>,
-               setup<memory_bucket, mode::write_back>, setup<local_bucket, mode::write_back>>;
-
-std::string pattern(std::size_t size, unsigned seed) {
-    std::string out(size, '\0');
-    unsigned x = seed * 2654435761u + 1;
-    for (auto& c : out) {
-        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-        c = static_cast<char>(x);
-    }
-    return out;
-}
-
-template <class Store>
-void put_object(Store& store, const std::string& key, const std::string& body) {
-    store.async_put(key, boost::asio::buffer(body), put_options(), boost::asio::use_future).get();
-}
-
-template <class Store>
-std::string object_text(Store& store, const std::string& key) {
-    auto info = store.async_head(key, boost::asio::use_future).get();
-    std::string out(info.size, '\0');
-    store.async_get(key, 0, boost::asio::buffer(out), boost::asio::use_future).get();
-    return out;
-}
-
-std::vector<std::string> names(const std::vector<directory_entry>& entries) {
-    std::vector<std::string> out;
-    for (const auto& e : entries)
-        out.emplace_back(e.filename());
-    return out;
-}
-
-} // namespace
 
 TEMPLATE_LIST_TEST_CASE("volume: files, directories and errors", "[volume]", writable_setups) {
     TestType s;
@@ -377,6 +301,50 @@ TEMPLATE_LIST_TEST_CASE("volume: concurrent writers and readers on different fil
     CHECK(v.directory("par").size() == threads * 6);
     for (int t = 0; t < threads; ++t)
         CHECK(v.read_file("par/log" + std::to_string(t)) == std::string(rounds, 'x'));
+}
+
+// Run under ThreadSanitizer (scripts/test tsan), this fails on any unsynchronised access to
+// an open file's size or attributes: a writer, stat, listings, chmod and fsync meet on them.
+TEMPLATE_LIST_TEST_CASE("volume: an open file is written, stat-ed, listed, chmod-ed and synced at "
+                        "once",
+                        "[volume][race]", writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    std::error_code ec;
+    file f = v.open("busy.bin", open_mode::write | open_mode::exclusive, ec, 0600);
+    REQUIRE_FALSE(ec);
+    CHECK(v.status("busy.bin").permissions == 0600);
+    constexpr int writes = 200;
+    std::atomic<bool> writing{true};
+    std::atomic<int> shrank{0};
+    std::thread observer([&] {
+        std::uint64_t last = 0;
+        for (int i = 0; writing; ++i) {
+            const file_status st = v.status("busy.bin");
+            if (st.size < last) ++shrank;
+            last = st.size;
+            (void)v.directory("");
+            attribute_change change;
+            change.permissions = (i % 2) ? 0640u : 0600u;
+            v.set_attributes("busy.bin", change);
+        }
+    });
+    const std::string block(1000, 'b');
+    for (int i = 0; i < writes; ++i) {
+        f.write(block);
+        if (i % 50 == 49) f.sync();
+    }
+    writing = false;
+    observer.join();
+    CHECK(shrank == 0);
+    CHECK(f.size() == writes * block.size());
+    f.close();
+    v.flush();
+    INFO("status " << v.status("busy.bin").size << ", bucket "
+                   << object_text(s.bucket.store, "vol/busy.bin").size());
+    CHECK(v.read_file("busy.bin").size() == writes * block.size());
+    const auto mode = v.status("busy.bin").permissions;
+    CHECK((mode == 0600 || mode == 0640));
 }
 
 TEST_CASE("volume: runs on the caller's executor when given one", "[volume]") {
@@ -1126,130 +1094,6 @@ TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refre
     CHECK(copy.read_file("f1") == "changed");
     CHECK(copy.read_file("new") == "new");
     CHECK_FALSE(copy.exists("f2"));
-}
-
-TEST_CASE("volume: write-back flush and pending uploads", "[volume]") {
-    memory_store store;
-    temp_dir cache;
-    volume_options o;
-    o.cache_dir = cache.path();
-    o.write_back_delay = std::chrono::seconds(30); // nothing uploads until flush asks
-    volume<memory_store, mode::write_back> v(store, o);
-    for (int i = 0; i < 5; ++i)
-        v.write_file(std::string("f").append(std::to_string(i)), pattern(100, i));
-    CHECK(v.pending_uploads() == 5);
-    CHECK(store.size() == 0);
-    CHECK(v.read_file("f3") == pattern(100, 3)); // served from the journal
-    CHECK(names(v.directory("")).size() == 5);
-    v.flush();
-    CHECK(v.pending_uploads() == 0);
-    CHECK(store.size() == 5);
-    CHECK(object_text(store, "f4") == pattern(100, 4));
-
-    // Crash recovery needs a known place: a write-back volume without a cache folder is refused.
-    volume_options no_cache;
-    CHECK_THROWS_AS((volume<memory_store, mode::write_back>(store, no_cache)), skyvol::error);
-}
-
-namespace {
-
-constexpr int crash_files = 12;
-
-std::uint64_t crash_file_size(int i) {
-    return i == 7 ? (20ull << 20) + 3 : static_cast<std::uint64_t>(i * i * 1000); // 0 B .. 20 MiB
-}
-
-template <class Store>
-void crash_child_work(Store store, const std::filesystem::path& cache) {
-    volume_options o;
-    o.prefix = "ckpt/";
-    o.cache_dir = cache;
-    o.write_back_delay = std::chrono::hours(1); // keep every upload pending until the kill
-    volume<Store, mode::write_back> v(store, o);
-    std::ofstream closed(cache / "closed.log");
-    for (int i = 0; i < crash_files; ++i) {
-        const std::string name = "f" + std::to_string(i);
-        v.write_file(name, pattern(crash_file_size(i), static_cast<unsigned>(i)));
-        closed << name << std::endl; // closed, so promised
-    }
-    file unfinished = v.open("unfinished", open_mode::write);
-    unfinished.write("never closed");
-    std::ofstream(cache / "ready") << "ready" << std::endl;
-    std::this_thread::sleep_for(std::chrono::minutes(10)); // until SIGKILL
-}
-
-} // namespace
-
-// Run by the crash test in a child process, never on its own (hidden tag).
-TEST_CASE("volume: write-back crash child", "[.crash-child]") {
-    const char* cache = std::getenv("SKYVOL_CRASH_CACHE");
-    const char* bucket = std::getenv("SKYVOL_CRASH_BUCKET");
-    if (!cache || !bucket) return;
-    if (*bucket)
-        crash_child_work(local_store(bucket), cache);
-    else
-        crash_child_work(memory_store(), cache);
-}
-
-TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL", "[volume][crash]",
-                   memory_bucket, local_bucket) {
-    TestType bucket;
-    temp_dir cache;
-    std::string bucket_root;
-    if constexpr (std::is_same_v<TestType, local_bucket>)
-        bucket_root = bucket.store.root().string();
-
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e)
-        env_strings.emplace_back(*e);
-    env_strings.push_back("SKYVOL_CRASH_CACHE=" + cache.path().string());
-    env_strings.push_back("SKYVOL_CRASH_BUCKET=" + bucket_root);
-    std::vector<char*> envp;
-    for (auto& e : env_strings)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    std::string test_name = "volume: write-back crash child";
-    char* argv[] = {self.data(), test_name.data(), nullptr};
-    pid_t child = -1;
-    REQUIRE(::posix_spawn(&child, self.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
-    while (!std::filesystem::exists(cache.path() / "ready") &&
-           std::chrono::steady_clock::now() < deadline) {
-        int status = 0;
-        REQUIRE(::waitpid(child, &status, WNOHANG) == 0); // the child must still be running
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    REQUIRE(std::filesystem::exists(cache.path() / "ready"));
-
-    // Every closed file is journaled; nothing reached the bucket yet.
-    std::size_t journaled = 0;
-    for (const auto& e : std::filesystem::directory_iterator(cache.path() / "journal"))
-        journaled += e.path().extension() == ".entry";
-    CHECK(journaled == crash_files);
-    auto listed = bucket.store.async_list(list_request(), boost::asio::use_future).get();
-    CHECK(listed.objects.empty());
-
-    {
-        volume_options o;
-        o.prefix = "ckpt/";
-        o.cache_dir = cache.path();
-        volume<typename TestType::store_type, mode::write_back> recovered(bucket.reopen(), o);
-        CHECK(recovered.pending_uploads() == crash_files);
-        CHECK(recovered.read_file("f3") == pattern(crash_file_size(3), 3)); // served before upload
-        recovered.flush();
-        CHECK(recovered.pending_uploads() == 0);
-        CHECK_FALSE(recovered.exists("unfinished"));
-    }
-    for (int i = 0; i < crash_files; ++i) {
-        INFO("f" << i);
-        CHECK(object_text(bucket.store, "ckpt/f" + std::to_string(i)) ==
-              pattern(crash_file_size(i), static_cast<unsigned>(i)));
-    }
-    listed = bucket.store.async_list(list_request(), boost::asio::use_future).get();
-    CHECK(listed.objects.size() == crash_files);
 }
 
 } // namespace skyvol::test

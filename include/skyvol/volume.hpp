@@ -115,7 +115,7 @@ public:
                 bool dirty)
         : core_(std::move(core))
         , staged_(std::move(staged))
-        , key_(core_->key_of(staged_->path))
+        , key_(core_->key_of(staged_->path()))
         , append_(append)
         , dirty_(dirty) {}
     ~writer_file() override {
@@ -124,8 +124,8 @@ public:
     std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                         std::error_code& ec) override {
         ec.clear();
-        return pread_full(staged_->fd.get(), buffer.data(), buffer.size(),
-                          static_cast<off_t>(offset), ec);
+        return pread_full(staged_->fd(), buffer.data(), buffer.size(), static_cast<off_t>(offset),
+                          ec);
     }
     std::size_t write_at(std::uint64_t offset, boost::asio::const_buffer data,
                          std::error_code& ec) override {
@@ -133,7 +133,7 @@ public:
         const char* p = static_cast<const char*>(data.data());
         std::size_t done = 0;
         while (done < data.size()) {
-            const ssize_t n = ::pwrite(staged_->fd.get(), p + done, data.size() - done,
+            const ssize_t n = ::pwrite(staged_->fd(), p + done, data.size() - done,
                                        static_cast<off_t>(offset + done));
             if (n < 0) {
                 if (errno == EINTR) continue;
@@ -142,34 +142,39 @@ public:
             }
             done += static_cast<std::size_t>(n);
         }
-        staged_->size = std::max<std::uint64_t>(staged_->size, offset + done);
+        const std::uint64_t size = core_->staging().wrote_up_to(*staged_, offset + done);
         dirty_ = true;
-        if (staged_->streaming) staged_->streaming->written(offset, done, staged_->size);
+        if (staged_->streaming) staged_->streaming->written(offset, done, size);
         return done;
     }
-    std::uint64_t size() const override { return staged_->size; }
+    std::uint64_t size() const override { return core_->staging().size(*staged_); }
     void resize(std::uint64_t size, std::error_code& ec) override {
         ec.clear();
-        if (::ftruncate(staged_->fd.get(), static_cast<off_t>(size)) != 0) {
+        if (::ftruncate(staged_->fd(), static_cast<off_t>(size)) != 0) {
             ec = last_error();
             return;
         }
-        if (staged_->streaming) staged_->streaming->resized(staged_->size, size);
-        staged_->size = size;
+        const std::uint64_t before = core_->staging().resized(*staged_, size);
+        if (staged_->streaming) staged_->streaming->resized(before, size);
         dirty_ = true;
     }
     void sync(std::error_code& ec) override {
         ec.clear();
-        if (!dirty_) return;
+        const std::uint64_t changes = attribute_changes();
+        if (!dirty_ && changes == committed_changes_) return;
         dirty_ = false; // writes from here on belong to the next sync
         run_blocking(core_->get_executor(), snapshot(), ec);
-        if (ec) dirty_ = true;
+        if (ec)
+            dirty_ = true;
+        else
+            committed_changes_ = changes;
     }
     void close(std::error_code& ec) override {
         ec.clear();
         auto core = core_;
+        const bool clean = !dirty_ && attribute_changes() == committed_changes_;
         auto staged = std::exchange(staged_, nullptr);
-        if (!dirty_) {
+        if (clean) {
             core->discard(staged);
             return;
         }
@@ -183,20 +188,26 @@ public:
         boost::asio::post(core_->get_executor(), [done, ec, n] { done(ec, n); });
     }
     void async_sync(done_callback done) override {
-        if (!dirty_.exchange(false)) {
+        const std::uint64_t changes = attribute_changes();
+        if (!dirty_.exchange(false) && changes == committed_changes_) {
             boost::asio::post(core_->get_executor(), [done] { done({}); });
             return;
         }
-        spawn_with_callback(core_->get_executor(), snapshot(),
-                            [this_file = this->shared_from_this(), done](std::error_code ec) {
-                                if (ec) this_file->dirty_ = true;
-                                done(ec);
-                            });
+        spawn_with_callback(
+            core_->get_executor(), snapshot(),
+            [this_file = this->shared_from_this(), done, changes](std::error_code ec) {
+                if (ec)
+                    this_file->dirty_ = true;
+                else
+                    this_file->committed_changes_ = changes;
+                done(ec);
+            });
     }
     void async_close(done_callback done) override {
         auto core = core_;
+        const bool clean = !dirty_ && attribute_changes() == committed_changes_;
         auto staged = std::exchange(staged_, nullptr);
-        if (!dirty_) {
+        if (clean) {
             core->discard(staged);
             boost::asio::post(core->get_executor(), [done] { done({}); });
             return;
@@ -209,6 +220,11 @@ public:
     error_context where() const override { return core_->where(key_); }
 
 private:
+    /// chmod, chown and utimens applied to this file while open: each needs a commit too.
+    std::uint64_t attribute_changes() const {
+        return core_->staging().view(*staged_).attribute_changes;
+    }
+
     /// Commits a copy of what is staged now; this file stays open on its own staging copy.
     /// (A plain lambda around a coroutine function: a coroutine lambda's captures would die
     /// with the lambda, before the coroutine ends.)
@@ -217,17 +233,7 @@ private:
     }
     static boost::asio::awaitable<void> commit_copy(std::shared_ptr<Core> core,
                                                     std::shared_ptr<staged_file> source) {
-        auto copy = co_await core->open_for_write(source->path, true, false, false);
-        const std::error_code copy_ec = copy_content(source->fd.get(), copy->fd.get());
-        if (copy_ec) {
-            core->discard(copy);
-            fail(copy_ec);
-        }
-        copy->size = source->size;
-        copy->status = source->status;
-        copy->keep_mtime = source->keep_mtime;
-        co_await core->commit_or_discard(copy);
-        source->created = false; // the bucket has it now: attribute changes go there too
+        co_await core->commit_or_discard(core->snapshot_of(*source));
     }
 
     std::shared_ptr<Core> core_;
@@ -235,6 +241,7 @@ private:
     std::string key_; ///< owned here: error_context only views it
     bool append_;
     std::atomic<bool> dirty_;
+    std::atomic<std::uint64_t> committed_changes_{0}; ///< attribute changes the bucket has
 };
 
 } // namespace detail
@@ -268,20 +275,19 @@ public:
     volume& operator=(const volume&) = delete;
 
     /// Drains pending uploads (write_back); what cannot be uploaded stays in the cache folder
-    /// for the next volume on it, and is reported on stderr.
+    /// for the next volume on it, and is reported to `volume_options::log`.
     ~volume() {
         if (!core_) return;
         if constexpr (write_back_mode<Mode>) {
             std::error_code ec;
             detail::run_blocking(
                 core_->get_executor(), [core = core_] { return core->flush(); }, ec);
-            if (ec)
-                std::fprintf(
-                    stderr,
-                    "skyvol: %zu closed file(s) not uploaded (%s); they stay in %s for the "
-                    "next volume on that cache folder\n",
-                    core_->pending_uploads(), ec.message().c_str(),
-                    core_->options().cache_dir.c_str());
+            if (ec && core_->options().log)
+                core_->options().log(log_level::error,
+                                     std::to_string(core_->pending_uploads()) +
+                                         " closed file(s) not uploaded (" + ec.message() +
+                                         "); they stay in " + core_->options().cache_dir.string() +
+                                         " for the next volume on that cache folder");
             core_->stop();
             if (pool_)
                 while (!core_->uploader_done())
@@ -672,6 +678,10 @@ public:
     std::size_t pending_uploads() const requires write_back_mode<Mode> {
         return core_->pending_uploads();
     }
+    /// What the background uploader has done: uploads, superseded rewrites, failed attempts.
+    write_back_stats upload_stats() const requires write_back_mode<Mode> {
+        return core_->upload_stats();
+    }
 
     // ---- copy mode ---------------------------------------------------------------------------
 
@@ -745,12 +755,12 @@ private:
                                                     std::string path, open_mode how,
                                                     std::optional<std::uint32_t> permissions) {
         const bool truncate = has(how, open_mode::truncate);
-        auto staged = co_await core->open_for_write(path, has(how, open_mode::create),
-                                                    has(how, open_mode::exclusive), !truncate);
-        if (staged->created && permissions) staged->status.permissions = *permissions & 07777;
+        auto staged =
+            co_await core->open_for_write(path, has(how, open_mode::create),
+                                          has(how, open_mode::exclusive), !truncate, permissions);
         core->stream_uploads(*staged);
         // A file that did not exist must appear at close even if nothing was written.
-        const bool dirty = truncate || staged->created;
+        const bool dirty = truncate || core->staging().view(*staged).created;
         co_return file(std::make_shared<detail::writer_file<core_type>>(
             core, std::move(staged), has(how, open_mode::append_bit), dirty));
     }

@@ -5,6 +5,7 @@
 /// What a volume can be told, with defaults and the reasons for them.
 
 #include <skyvol/fs/status.hpp>
+#include <skyvol/log.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -33,6 +34,14 @@ struct copy_stats {
     /// Keys a local file tree cannot hold (empty or "." segments, names over 255 bytes): listed
     /// here, never silently dropped.
     std::vector<std::string> skipped;
+};
+
+/// What a write_back volume's uploader has done since the volume opened.
+struct write_back_stats {
+    std::uint64_t uploaded = 0;   ///< journal entries put into the bucket
+    std::uint64_t superseded = 0; ///< pending versions dropped for a rewrite closed right after
+    std::uint64_t failed_attempts = 0;   ///< upload attempts that failed (each is retried)
+    std::uint64_t unexpected_errors = 0; ///< of those, failures that were no store error
 };
 
 struct volume_options {
@@ -64,7 +73,8 @@ struct volume_options {
     /// write_back: wait this long after a close before uploading (coalesces quick rewrites, as
     /// rclone's --vfs-write-back does).
     std::chrono::milliseconds write_back_delay{0};
-    /// write_back: attempts per upload before flush() reports the failure (data stays queued).
+    /// write_back: failed attempts of one upload before flush() reports it (the data stays
+    /// queued, and retries go on with backoff).
     int upload_attempts = 5;
     /// Reads without a cache (cache::none): a sequential reader's first ranged GET, the largest
     /// one, and how far ahead of one reader GETs may run. The window doubles with each range the
@@ -88,6 +98,9 @@ struct volume_options {
     std::size_t listing_heads = 16;
     /// copy: called after each object fetched, on a volume thread.
     std::function<void(const copy_progress&)> on_copy_progress{};
+    /// Where the volume reports what it cannot return to a caller (failed background uploads,
+    /// files left pending at close); names paths and keys, never credentials.
+    log_sink log = log_to_stderr;
 };
 
 } // namespace skyvol

@@ -25,12 +25,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace skyvol {
@@ -42,11 +45,20 @@ struct memory_store_options {
     std::uint64_t min_part_size = multipart_limits::min_part_size;
     /// How long each request takes, as a network round trip would: lets tests overlap requests.
     std::chrono::microseconds latency{0};
+    /// Called as each request starts, with its operation ("put", "upload_part", ...) and key:
+    /// a returned error fails the request as a server's would, and a throw leaves the initiating
+    /// call, as a client's own fault would. For tests of what the layers above do with failures.
+    std::function<std::error_code(std::string_view operation, std::string_view key)> fault{};
 };
 
-/// Read requests a `memory_store` has served, by kind.
+/// Requests a `memory_store` has served, by kind.
 struct memory_store_requests {
     std::size_t head = 0, get = 0, list = 0;
+    std::size_t put = 0;      ///< single PUTs (directory markers and symlinks among them)
+    std::size_t complete = 0; ///< completed multipart uploads
+    std::size_t copy = 0, remove = 0;
+    /// Objects written whole: PUTs plus completed multipart uploads.
+    std::size_t writes() const noexcept { return put + complete; }
 };
 
 class memory_store {
@@ -78,14 +90,23 @@ public:
 
     /// Read requests served so far, by all copies (test helper).
     memory_store_requests requests() const {
-        return {state_->heads.load(), state_->gets.load(), state_->lists.load()};
+        memory_store_requests r;
+        r.head = state_->heads.load();
+        r.get = state_->gets.load();
+        r.list = state_->lists.load();
+        r.put = state_->puts.load();
+        r.complete = state_->completes.load();
+        r.copy = state_->copies.load();
+        r.remove = state_->removes.load();
+        return r;
     }
 
     template <class CompletionToken>
     auto async_head(std::string key, CompletionToken&& token) {
         ++state_->heads;
+        const std::error_code injected = inject("head", key);
         return run<void(detail::asio_error_code, object_info)>(
-            std::forward<CompletionToken>(token), [key = std::move(key)](state& s) {
+            injected, std::forward<CompletionToken>(token), [key = std::move(key)](state& s) {
                 object_info info;
                 std::lock_guard lock(s.mutex);
                 auto ec = validate_key(key);
@@ -104,8 +125,9 @@ public:
     auto async_get(std::string key, std::uint64_t offset, const MutableBufferSequence& buffers,
                    CompletionToken&& token) {
         ++state_->gets;
+        const std::error_code injected = inject("get", key);
         return run<void(detail::asio_error_code, std::size_t)>(
-            std::forward<CompletionToken>(token),
+            injected, std::forward<CompletionToken>(token),
             [key = std::move(key), offset, buffers](state& s) {
                 std::shared_ptr<const std::string> data;
                 std::error_code ec = validate_key(key);
@@ -128,11 +150,14 @@ public:
     template <class ConstBufferSequence, class CompletionToken>
     auto async_put(std::string key, const ConstBufferSequence& data, put_options opts,
                    CompletionToken&& token) {
+        ++state_->puts;
         auto bytes = std::make_shared<std::string>(boost::asio::buffer_size(data), '\0');
         boost::asio::buffer_copy(boost::asio::buffer(*bytes), data);
+        const std::error_code injected = inject("put", key);
         return run<void(detail::asio_error_code, put_result)>(
-            std::forward<CompletionToken>(token), [key = std::move(key), bytes = std::move(bytes),
-                                                   opts = std::move(opts)](state& s) mutable {
+            injected, std::forward<CompletionToken>(token),
+            [key = std::move(key), bytes = std::move(bytes),
+             opts = std::move(opts)](state& s) mutable {
                 detail::md5 digest;
                 digest.update(bytes->data(), bytes->size());
                 std::string etag = detail::to_hex(digest.finish());
@@ -147,8 +172,10 @@ public:
     template <class CompletionToken>
     auto async_list(list_request request, CompletionToken&& token) {
         ++state_->lists;
+        const std::error_code injected = inject("list", request.prefix);
         return run<void(detail::asio_error_code, list_page)>(
-            std::forward<CompletionToken>(token), [request = std::move(request)](state& s) {
+            injected, std::forward<CompletionToken>(token),
+            [request = std::move(request)](state& s) {
                 std::error_code ec = validate_prefix(request.prefix);
                 detail::list_builder builder(request, ec);
                 if (ec) return std::tuple(detail::asio_error_code(ec), list_page{});
@@ -169,16 +196,21 @@ public:
 
     template <class CompletionToken>
     auto async_remove(std::string key, CompletionToken&& token) {
+        ++state_->removes;
+        const std::error_code injected = inject("remove", key);
         return run<void(detail::asio_error_code)>(
-            std::forward<CompletionToken>(token), [key = std::move(key)](state& s) {
+            injected, std::forward<CompletionToken>(token), [key = std::move(key)](state& s) {
                 return std::tuple(detail::asio_error_code(s.remove(key)));
             });
     }
 
     template <class CompletionToken>
     auto async_remove_batch(std::vector<std::string> keys, CompletionToken&& token) {
+        ++state_->removes;
+        const std::error_code injected = inject(
+            "remove_batch", keys.empty() ? std::string_view() : std::string_view(keys.front()));
         return run<void(detail::asio_error_code, std::vector<remove_failure>)>(
-            std::forward<CompletionToken>(token), [keys = std::move(keys)](state& s) {
+            injected, std::forward<CompletionToken>(token), [keys = std::move(keys)](state& s) {
                 std::vector<remove_failure> failures;
                 if (keys.size() > max_batch_remove)
                     return std::tuple(detail::asio_error_code(errc::invalid_argument),
@@ -193,8 +225,10 @@ public:
     template <class CompletionToken>
     auto async_copy(std::string from, std::string to, std::optional<put_options> replace,
                     CompletionToken&& token) {
+        ++state_->copies;
+        const std::error_code injected = inject("copy", to);
         return run<void(detail::asio_error_code, put_result)>(
-            std::forward<CompletionToken>(token),
+            injected, std::forward<CompletionToken>(token),
             [from = std::move(from), to = std::move(to), replace = std::move(replace)](state& s) {
                 std::error_code ec = validate_key(from);
                 std::shared_ptr<const std::string> data;
@@ -220,8 +254,9 @@ public:
 
     template <class CompletionToken>
     auto async_create_multipart(std::string key, put_options opts, CompletionToken&& token) {
+        const std::error_code injected = inject("create_multipart", key);
         return run<void(detail::asio_error_code, std::string)>(
-            std::forward<CompletionToken>(token),
+            injected, std::forward<CompletionToken>(token),
             [key = std::move(key), opts = std::move(opts)](state& s) mutable {
                 std::error_code ec = validate_key(key);
                 if (!ec) ec = detail::normalize_metadata(opts.metadata);
@@ -240,8 +275,9 @@ public:
                            const ConstBufferSequence& data, CompletionToken&& token) {
         auto bytes = std::make_shared<std::string>(boost::asio::buffer_size(data), '\0');
         boost::asio::buffer_copy(boost::asio::buffer(*bytes), data);
+        const std::error_code injected = inject("upload_part", key);
         return run<void(detail::asio_error_code, completed_part)>(
-            std::forward<CompletionToken>(token),
+            injected, std::forward<CompletionToken>(token),
             [key = std::move(key), id = std::move(upload_id), part_number,
              bytes = std::move(bytes)](state& s) {
                 completed_part part{part_number, {}};
@@ -268,8 +304,10 @@ public:
     template <class CompletionToken>
     auto async_complete_multipart(std::string key, std::string upload_id,
                                   std::vector<completed_part> parts, CompletionToken&& token) {
+        ++state_->completes;
+        const std::error_code injected = inject("complete_multipart", key);
         return run<void(detail::asio_error_code, put_result)>(
-            std::forward<CompletionToken>(token),
+            injected, std::forward<CompletionToken>(token),
             [key = std::move(key), id = std::move(upload_id), parts = std::move(parts)](state& s) {
                 auto [ec, etag] = s.complete(key, id, parts);
                 return std::tuple(detail::asio_error_code(ec), put_result{std::move(etag)});
@@ -278,8 +316,9 @@ public:
 
     template <class CompletionToken>
     auto async_abort_multipart(std::string key, std::string upload_id, CompletionToken&& token) {
+        const std::error_code injected = inject("abort_multipart", key);
         return run<void(detail::asio_error_code)>(
-            std::forward<CompletionToken>(token),
+            injected, std::forward<CompletionToken>(token),
             [key = std::move(key), id = std::move(upload_id)](state& s) {
                 std::lock_guard lock(s.mutex);
                 auto it = s.uploads.find(id);
@@ -374,17 +413,30 @@ private:
         std::map<std::string, upload> uploads;
         std::uint64_t next_upload = 0;
         std::atomic<std::size_t> heads{0}, gets{0}, lists{0};
+        std::atomic<std::size_t> puts{0}, completes{0}, copies{0}, removes{0};
     };
 
+    /// What the fault hook says of a request about to start.
+    std::error_code inject(std::string_view operation, std::string_view key) const {
+        return state_->opts.fault ? state_->opts.fault(operation, key) : std::error_code();
+    }
+
+    /// Starts `served` as the completion of a request, or fails it with `injected`.
     template <class Signature, class CompletionToken, class Work>
-    auto run(CompletionToken&& token, Work work) {
+    auto run(std::error_code injected, CompletionToken&& token, Work served) {
+        auto work = [served = std::move(served), injected](state& s) mutable {
+            if (!injected) return served(s);
+            std::invoke_result_t<Work&, state&> failed{};
+            std::get<0>(failed) = detail::asio_error_code(injected);
+            return failed;
+        };
         if (state_->opts.latency.count() == 0)
             return detail::async_offload<Signature>(
                 detail::on_handler_executor, executor_, std::forward<CompletionToken>(token),
                 [state = state_, work = std::move(work)]() mutable { return work(*state); });
         // Served when a timer on the handler's executor expires, so the wait blocks no thread.
         return boost::asio::async_initiate<CompletionToken, Signature>(
-            [state = state_, executor = executor_](auto handler, Work w) {
+            [state = state_, executor = executor_](auto handler, auto w) {
                 auto on = boost::asio::get_associated_executor(handler, executor);
                 auto timer = std::make_shared<boost::asio::steady_timer>(on, state->opts.latency);
                 timer->async_wait([timer, state, handler = std::move(handler),

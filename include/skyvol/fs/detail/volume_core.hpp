@@ -20,9 +20,10 @@
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/read_ahead.hpp>
 #include <skyvol/fs/detail/read_cache.hpp>
+#include <skyvol/fs/detail/staging.hpp>
 #include <skyvol/fs/detail/streaming_upload.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
-#include <skyvol/fs/detail/write_back_journal.hpp>
+#include <skyvol/fs/detail/write_back_uploader.hpp>
 #include <skyvol/fs/options.hpp>
 #include <skyvol/fs/path.hpp>
 #include <skyvol/fs/status.hpp>
@@ -61,18 +62,6 @@ namespace skyvol {
 
 namespace detail {
 
-/// A file open for writing: a local staging copy that becomes the object at commit.
-struct staged_file {
-    std::string path;
-    std::filesystem::path staging_path;
-    unique_fd fd;
-    file_status status; ///< owner and permissions to record; size and mtime set at commit
-    std::uint64_t size = 0;
-    bool created = false;    ///< nothing was at the path when it was opened
-    bool keep_mtime = false; ///< utimens while open: commit keeps status.mtime, not the time
-    std::shared_ptr<streaming_upload> streaming; ///< parts going up while it is written
-};
-
 /// Which read cache a volume uses (from its cache policy type).
 enum class read_cache_kind { none, memory, disk };
 
@@ -87,8 +76,7 @@ public:
         , store_(std::move(store))
         , options_(std::move(options))
         , cache_(options_.metadata_ttl, options_.negative_ttl)
-        , read_ahead_budget_(std::make_shared<read_ahead_budget>(options_.read_ahead_budget))
-        , wake_(executor_, 1) {
+        , read_ahead_budget_(std::make_shared<read_ahead_budget>(options_.read_ahead_budget)) {
         if (!options_.prefix.empty() && !options_.prefix.ends_with('/')) options_.prefix += '/';
         if (!options_.prefix.empty() && validate_key(options_.prefix)) fail(errc::invalid_config);
         defaults_.uid = options_.uid.value_or(::getuid());
@@ -103,12 +91,17 @@ public:
             options_.cache_dir = pattern;
             owns_cache_dir_ = true;
         }
-        staging_dir_ = options_.cache_dir / "staging";
-        std::filesystem::create_directories(staging_dir_);
-        // Files open for writing when a previous process died were never closed: not promised.
-        for (const auto& e : std::filesystem::directory_iterator(staging_dir_))
-            std::filesystem::remove(e.path());
-        if (deferred_uploads) journal_ = std::make_unique<write_back_journal>(options_.cache_dir);
+        staging_.emplace(options_.cache_dir / "staging");
+        if (deferred_uploads) {
+            typename write_back_uploader<Store>::settings s;
+            s.delay = options_.write_back_delay;
+            s.attempts = options_.upload_attempts;
+            s.shape = transfer();
+            s.log = options_.log;
+            uploads_ = std::make_shared<write_back_uploader<Store>>(
+                executor_, store_, options_.cache_dir, std::move(s));
+            journal_ = &uploads_->journal();
+        }
         if (read_cache == read_cache_kind::memory)
             blocks_ = std::make_unique<block_cache>(
                 options_.memory_cache_bytes,
@@ -132,19 +125,21 @@ public:
 
     /// Starts the background uploader (write_back); call once, after construction.
     void start() {
-        if (journal_)
-            boost::asio::co_spawn(executor_, upload_loop(this->shared_from_this()),
-                                  [self = this->shared_from_this()](std::exception_ptr) {
-                                      self->uploader_done_ = true;
-                                  });
+        if (uploads_)
+            uploads_->start([weak = this->weak_from_this()](const std::string& path) {
+                if (auto self = weak.lock()) self->cache_.forget(path);
+            });
     }
 
-    /// Asks the uploader to finish; it exits once idle (pending entries stay journaled).
+    /// Asks the uploader to stop; pending entries stay journaled.
     void stop() {
         stopping_ = true;
-        wake_.try_send(boost::system::error_code{});
+        if (uploads_) uploads_->stop();
     }
-    bool uploader_done() const noexcept { return uploader_done_ || !journal_; }
+    bool uploader_done() const noexcept { return !uploads_ || uploads_->done(); }
+    write_back_stats upload_stats() const {
+        return uploads_ ? uploads_->stats() : write_back_stats{};
+    }
 
     const executor_type& get_executor() const noexcept { return executor_; }
     Store& store() noexcept { return store_; }
@@ -167,7 +162,7 @@ public:
     /// followed.
     boost::asio::awaitable<file_status> stat(std::string path) {
         if (path.empty()) co_return new_status(file_type::directory);
-        if (auto open = open_status(path)) co_return *open;
+        if (auto open = staging_->status_of(path)) co_return *open;
         if (journal_)
             if (auto pending = journal_->latest_for(path)) co_return pending_status(*pending);
         // Before the cache: answers asked ahead are hits, and keep the window moving.
@@ -304,12 +299,8 @@ public:
                                          directory_entry(p, pending_status(e)));
                 incomplete.erase(std::string(name_of(p)));
             }
-        {
-            std::lock_guard lock(open_mutex_);
-            for (const auto& [p, f] : open_files_)
-                if (parent_of(p) == dir && !entries.count(std::string(name_of(p))))
-                    entries.emplace(std::string(name_of(p)), directory_entry(p, f->status));
-        }
+        for (auto& [p, open_status] : staging_->children_of(dir))
+            entries.try_emplace(std::string(name_of(p)), p, open_status);
         std::vector<directory_entry> out;
         out.reserve(entries.size());
         std::vector<std::size_t> to_complete;
@@ -425,10 +416,14 @@ public:
 
     // ---- writes ------------------------------------------------------------------------------
 
+    staging_area& staging() noexcept { return *staging_; }
+
     /// Opens `path` for writing into a staging copy. `keep_content` copies what is there now
-    /// (append, read-write, partial overwrite); otherwise the file starts empty.
+    /// (append, read-write, partial overwrite); otherwise the file starts empty. A file that is
+    /// created gets `permissions` if given.
     boost::asio::awaitable<std::shared_ptr<staged_file>>
-    open_for_write(std::string path, bool create, bool exclusive, bool keep_content) {
+    open_for_write(std::string path, bool create, bool exclusive, bool keep_content,
+                   std::optional<std::uint32_t> permissions = std::nullopt) {
         if (path.empty()) fail(errc::is_a_directory);
         co_await require_parent_directory(path);
         const file_status existing = co_await stat(path);
@@ -437,35 +432,43 @@ public:
         if (existing.exists() && exclusive) fail(errc::already_exists);
         if (!existing.exists() && !create) fail(errc::not_found);
 
-        auto staged = std::make_shared<staged_file>();
-        staged->path = path;
-        staged->staging_path = staging_dir_ / ("w" + std::to_string(++staging_counter_));
-        staged->fd.reset(
-            ::open(staged->staging_path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-        if (!staged->fd) fail(last_error());
-        staged->status = existing.exists() ? existing : new_status(file_type::regular);
-        staged->status.type = file_type::regular;
-        staged->created = !existing.exists();
-        if (existing.exists() && keep_content) {
-            bool copied = false;
-            if (journal_)
-                if (auto pending = journal_->latest_for(path))
-                    // The uploader may finish and drop the journal copy meanwhile; the bucket
-                    // then has the same content.
-                    if (copy_local(journal_->data_path(pending->seq), staged->fd.get())) {
-                        staged->size = pending->size;
+        file_status st = existing.exists() ? existing : new_status(file_type::regular);
+        if (!existing.exists() && permissions) st.permissions = *permissions & 07777;
+        auto staged = staging_->create(path, std::move(st), !existing.exists());
+        std::uint64_t size = 0;
+        try {
+            if (existing.exists() && keep_content) {
+                bool copied = false;
+                if (journal_)
+                    if (auto pending = journal_->open_latest(path)) {
+                        copy_local(pending->second.get(), staged->fd());
+                        size = pending->first.size;
                         copied = true;
                     }
-            if (!copied && existing.size > 0)
-                staged->size = co_await download_to_file(store_, key_of(path), staged->fd.get(),
-                                                         existing.size, download_shape());
+                if (!copied && existing.size > 0)
+                    size = co_await download_to_file(store_, key_of(path), staged->fd(),
+                                                     existing.size, download_shape());
+            }
+        } catch (...) {
+            discard(staged);
+            throw;
         }
-        staged->status.size = staged->size;
-        {
-            std::lock_guard lock(open_mutex_);
-            open_files_.emplace(path, staged);
-        }
+        staging_area::set_initial_size(*staged, size);
+        staging_->publish(staged);
         co_return staged;
+    }
+
+    /// A private copy of what `source` (open for writing) holds now, with its attributes, to be
+    /// committed while `source` stays open. Not published: stat keeps showing `source`.
+    std::shared_ptr<staged_file> snapshot_of(const staged_file& source) {
+        const staged_view now = staging_->view(source);
+        auto copy = staging_->create(source.path(), now.status, now.created);
+        if (const std::error_code ec = copy_content(source.fd(), copy->fd())) {
+            discard(copy);
+            fail(ec);
+        }
+        staging_->copy_attributes(source, *copy);
+        return copy;
     }
 
     /// Lets a file open for writing upload its parts while it is written (write_through: the
@@ -474,11 +477,12 @@ public:
     /// before the last write.
     void stream_uploads(staged_file& staged) {
         if (journal_) return;
+        const staged_view now = staging_->view(staged);
         put_options put;
-        put.metadata = streamed_metadata(staged.status, false);
+        put.metadata = streamed_metadata(now.status, false);
         multipart_calls calls;
         auto self = this->shared_from_this();
-        const std::string key = key_of(staged.path);
+        const std::string key = key_of(staged.path());
         calls.create = [self, key](put_options o) { return self->create_upload(key, o); };
         calls.upload_part = [self, key](std::string id, int number,
                                         boost::asio::const_buffer data) {
@@ -491,37 +495,47 @@ public:
             return self->abort_upload(key, std::move(id));
         };
         staged.streaming = std::make_shared<streaming_upload>(
-            executor_, staged.fd.get(), staged.size, transfer(), std::move(put), std::move(calls));
+            executor_, staged.fd(), now.status.size, transfer(), std::move(put), std::move(calls));
     }
 
     /// Makes a staged file the content of its path: uploads it (write_through) or journals it
     /// (write_back). The staged file is consumed either way.
     boost::asio::awaitable<void> commit(std::shared_ptr<staged_file> staged) {
-        forget_open(staged);
-        file_status st = staged->status;
+        staging_->forget(staged);
+        const staged_view last = staging_->view(*staged);
+        file_status st = last.status;
         st.type = file_type::regular;
-        st.size = staged->size;
-        if (!staged->keep_mtime) st.mtime = std::chrono::system_clock::now();
+        if (!last.keep_mtime) st.mtime = std::chrono::system_clock::now();
         put_options put;
         put.metadata = metadata_of(st);
-        const std::string key = key_of(staged->path);
+        const std::string& path = staged->path();
+        const std::string key = key_of(path);
         if (journal_) {
             const std::uint64_t seq = journal_->reserve();
-            if (::fsync(staged->fd.get()) != 0) fail(last_error());
-            staged->fd.reset();
+            struct abandon_unless_committed {
+                write_back_journal& journal;
+                std::uint64_t seq;
+                bool committed = false;
+                ~abandon_unless_committed() {
+                    if (!committed) journal.abandon(seq);
+                }
+            } reservation{*journal_, seq};
+            if (::fsync(staged->fd()) != 0) fail(last_error());
+            staged->close_fd();
             std::error_code ec;
-            std::filesystem::rename(staged->staging_path, journal_->data_path(seq), ec);
+            std::filesystem::rename(staged->staging_path(), journal_->data_path(seq), ec);
             if (ec) fail(ec);
             write_back_journal::entry e;
             e.seq = seq;
             e.key = key;
-            e.path = staged->path;
+            e.path = path;
             e.options = std::move(put);
             e.size = st.size;
-            journal_->commit(std::move(e), ec);
+            const std::size_t superseded = journal_->commit(std::move(e), ec);
             if (ec) fail(ec);
-            cache_.forget(staged->path);
-            wake_.try_send(boost::system::error_code{});
+            reservation.committed = true;
+            cache_.forget(path);
+            uploads_->committed(superseded);
             co_return;
         }
         struct remove_staging {
@@ -530,50 +544,50 @@ public:
                 std::error_code ignored;
                 std::filesystem::remove(p, ignored);
             }
-        } cleanup{staged->staging_path};
+        } cleanup{staged->staging_path()};
         if (auto streaming = std::exchange(staged->streaming, nullptr)) {
             put_options streamed = put;
-            streamed.metadata = streamed_metadata(st, staged->keep_mtime);
+            streamed.metadata = streamed_metadata(st, last.keep_mtime);
             const std::optional<put_result> done =
                 co_await streaming_upload::finish(std::move(streaming), st.size, streamed);
             if (done) {
                 st.etag = done->etag;
-                cache_.store(staged->path, st);
+                cache_.store(path, st);
                 co_return;
             }
         }
         const put_result result =
-            co_await upload_from_file(store_, key, staged->fd.get(), st.size, put, transfer());
+            co_await upload_from_file(store_, key, staged->fd(), st.size, put, transfer());
         st.etag = result.etag;
-        cache_.store(staged->path, st);
+        cache_.store(path, st);
     }
 
     /// Drops a staged file without committing it.
     void discard(const std::shared_ptr<staged_file>& staged) {
-        forget_open(staged);
+        staging_->forget(staged);
         if (staged->streaming) streaming_upload::abandon(std::exchange(staged->streaming, nullptr));
-        staged->fd.reset();
+        staged->close_fd();
         std::error_code ignored;
-        std::filesystem::remove(staged->staging_path, ignored);
+        std::filesystem::remove(staged->staging_path(), ignored);
     }
 
     boost::asio::awaitable<void> write_file(std::string path, std::string data) {
         auto staged = co_await open_for_write(path, true, false, false);
-        if (auto ec = write_all(staged->fd.get(), data.data(), data.size())) {
+        if (auto ec = write_all(staged->fd(), data.data(), data.size())) {
             discard(staged);
             fail(ec);
         }
-        staged->size = data.size();
+        staging_->wrote_up_to(*staged, data.size());
         co_await commit_or_discard(staged);
     }
 
     boost::asio::awaitable<void> resize(std::string path, std::uint64_t size) {
         auto staged = co_await open_for_write(path, false, false, size > 0);
-        if (::ftruncate(staged->fd.get(), static_cast<off_t>(size)) != 0) {
+        if (::ftruncate(staged->fd(), static_cast<off_t>(size)) != 0) {
             discard(staged);
             fail(last_error());
         }
-        staged->size = size;
+        staging_->resized(*staged, size);
         co_await commit_or_discard(staged);
     }
 
@@ -716,20 +730,8 @@ public:
     template <class Change>
     boost::asio::awaitable<void> change_attributes(std::string path, Change change) {
         // A file open for writing takes the change at its commit (fchmod, futimens while
-        // writing); one that did not exist before has nothing in the bucket to change yet.
-        bool only_staged = false;
-        {
-            std::lock_guard lock(open_mutex_);
-            auto range = open_files_.equal_range(path);
-            for (auto it = range.first; it != range.second; ++it) {
-                staged_file& open = *it->second;
-                const auto before = open.status.mtime;
-                change(open.status);
-                if (open.status.mtime != before) open.keep_mtime = true;
-                only_staged = only_staged || open.created;
-            }
-        }
-        if (only_staged) co_return;
+        // writing), which its close then makes even if nothing else changed.
+        if (staging_->change_open(path, change)) co_return;
         co_await drain_within(path);
         file_status st = co_await stat(path);
         if (!st.exists()) fail(errc::not_found);
@@ -757,26 +759,7 @@ public:
 
     /// Waits until every closed file is in the bucket; throws the upload error that stopped it.
     boost::asio::awaitable<void> flush() {
-        if (!journal_) co_return;
-        ++flushing_;
-        struct done_flushing {
-            std::atomic<int>& n;
-            ~done_flushing() { --n; }
-        } guard{flushing_};
-        {
-            std::lock_guard lock(failure_mutex_);
-            failure_.reset(); // a new flush tries again
-        }
-        wake_.try_send(boost::system::error_code{});
-        boost::asio::steady_timer poll(executor_);
-        while (journal_->size() > 0) {
-            {
-                std::lock_guard lock(failure_mutex_);
-                if (failure_) throw skyvol::error(failure_->first, where(failure_->second));
-            }
-            poll.expires_after(std::chrono::milliseconds(1));
-            co_await poll.async_wait(boost::asio::use_awaitable);
-        }
+        if (uploads_) co_await uploads_->flush(store_.store_name(), store_.bucket_name());
     }
 
 private:
@@ -847,16 +830,6 @@ private:
         return status_of(info, false, defaults_);
     }
 
-    std::optional<file_status> open_status(const std::string& path) {
-        std::lock_guard lock(open_mutex_);
-        auto range = open_files_.equal_range(path);
-        if (range.first == range.second) return std::nullopt;
-        auto last = std::prev(range.second);
-        file_status st = last->second->status;
-        st.size = last->second->size;
-        return st;
-    }
-
     /// Metadata of a streamed upload: without mtime (sent before the last write), unless the
     /// file's mtime was set explicitly.
     static user_metadata streamed_metadata(const file_status& st, bool keep_mtime) {
@@ -886,16 +859,6 @@ private:
         throw_on(ec);
     }
 
-    void forget_open(const std::shared_ptr<staged_file>& staged) {
-        std::lock_guard lock(open_mutex_);
-        auto range = open_files_.equal_range(staged->path);
-        for (auto it = range.first; it != range.second; ++it)
-            if (it->second == staged) {
-                open_files_.erase(it);
-                break;
-            }
-    }
-
     boost::asio::awaitable<void> require_parent_directory(const std::string& path) {
         const std::string parent(parent_of(path));
         if (parent.empty()) co_return;
@@ -910,12 +873,8 @@ private:
                                                     std::uint64_t offset,
                                                     boost::asio::mutable_buffer buffer) {
         if (journal_)
-            if (auto pending = journal_->latest_for(path)) {
-                unique_fd fd(
-                    ::open(journal_->data_path(pending->seq).c_str(), O_RDONLY | O_CLOEXEC));
-                if (fd) co_return read_local(fd.get(), offset, buffer);
-                // Uploaded and removed between the lookup and the open: read the bucket.
-            }
+            if (auto pending = journal_->open_latest(path))
+                co_return read_local(pending->second.get(), offset, buffer);
         const std::string key = key_of(path);
         if (st.etag.empty() || offset >= st.size || buffer.size() == 0 || (!blocks_ && !objects_))
             co_return co_await get_range(path, offset, buffer);
@@ -1045,69 +1004,15 @@ private:
         return n;
     }
 
-    /// Copies a local file into `to_fd` from its start; false if `from` does not exist.
-    static bool copy_local(const std::filesystem::path& from, int to_fd) {
-        unique_fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!in && errno == ENOENT) return false;
-        if (!in) fail(last_error());
+    /// Copies the local file `from_fd` into `to_fd`, both from their start.
+    static void copy_local(int from_fd, int to_fd) {
         if (::ftruncate(to_fd, 0) != 0 || ::lseek(to_fd, 0, SEEK_SET) != 0) fail(last_error());
-        if (auto ec = copy_content(in.get(), to_fd)) fail(ec);
-        return true;
+        if (auto ec = copy_content(from_fd, to_fd)) fail(ec);
     }
 
     /// Waits for journaled uploads at or under `path`, so a metadata change applies after them.
     boost::asio::awaitable<void> drain_within(const std::string& path) {
         if (journal_ && journal_->has_pending_within(path)) co_await flush();
-    }
-
-    static boost::asio::awaitable<void> upload_loop(std::shared_ptr<volume_core> self) {
-        using namespace boost::asio::experimental::awaitable_operators;
-        boost::asio::steady_timer timer(self->executor_);
-        int attempts = 0;
-        for (;;) {
-            auto next = self->journal_->front();
-            const bool blocked = [&] {
-                std::lock_guard lock(self->failure_mutex_);
-                return self->failure_.has_value();
-            }();
-            if (!next || blocked) {
-                if (self->stopping_) co_return;
-                timer.expires_after(std::chrono::hours(1));
-                co_await (self->wake_.async_receive(boost::asio::use_awaitable) ||
-                          timer.async_wait(boost::asio::use_awaitable));
-                continue;
-            }
-            const auto due = next->closed_at + self->options_.write_back_delay;
-            if (self->flushing_ == 0 && !self->stopping_ &&
-                std::chrono::steady_clock::now() < due) {
-                timer.expires_at(due);
-                co_await (self->wake_.async_receive(boost::asio::use_awaitable) ||
-                          timer.async_wait(boost::asio::use_awaitable));
-                continue;
-            }
-            boost::system::error_code failed;
-            try {
-                unique_fd fd(
-                    ::open(self->journal_->data_path(next->seq).c_str(), O_RDONLY | O_CLOEXEC));
-                if (!fd) fail(last_error());
-                co_await upload_from_file(self->store_, next->key, fd.get(), next->size,
-                                          next->options, self->transfer());
-            } catch (const boost::system::system_error& e) {
-                failed = e.code();
-            }
-            if (!failed) {
-                self->journal_->complete(next->seq);
-                self->cache_.forget(next->path);
-                attempts = 0;
-            } else if (++attempts >= std::max(1, self->options_.upload_attempts)) {
-                std::lock_guard lock(self->failure_mutex_);
-                self->failure_.emplace(std::error_code(failed), next->key);
-                attempts = 0;
-            } else {
-                timer.expires_after(std::chrono::milliseconds(50) * (1 << attempts));
-                co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-            }
-        }
     }
 
     executor_type executor_;
@@ -1116,16 +1021,13 @@ private:
     attribute_defaults defaults_;
     metadata_cache cache_;
     std::shared_ptr<read_ahead_budget> read_ahead_budget_;
-    std::filesystem::path staging_dir_;
     bool owns_cache_dir_ = false;
-    std::atomic<std::uint64_t> staging_counter_{0};
+    std::optional<staging_area> staging_; ///< set once the cache folder is known
 
-    std::mutex open_mutex_; ///< guards open_files_ (never held across a suspension)
-    std::multimap<std::string, std::shared_ptr<staged_file>> open_files_;
-
-    std::unique_ptr<write_back_journal> journal_;
-    std::unique_ptr<block_cache> blocks_;   ///< cache::memory
-    std::unique_ptr<object_cache> objects_; ///< cache::disk
+    std::shared_ptr<write_back_uploader<Store>> uploads_; ///< write_back
+    write_back_journal* journal_ = nullptr;               ///< uploads_'s, or none
+    std::unique_ptr<block_cache> blocks_;                 ///< cache::memory
+    std::unique_ptr<object_cache> objects_;               ///< cache::disk
     /// Guards fills_; never held across a suspension. Lock order: fills_mutex_, then the object
     /// cache's own.
     std::mutex fills_mutex_;
@@ -1135,11 +1037,7 @@ private:
     std::mutex ahead_mutex_; ///< guards the two below (never held across a suspension)
     std::deque<std::string> ahead_queue_;
     std::size_t ahead_workers_ = 0;
-    boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_;
-    std::atomic<bool> stopping_{false}, uploader_done_{false};
-    std::atomic<int> flushing_{0};
-    std::mutex failure_mutex_;
-    std::optional<std::pair<std::error_code, std::string>> failure_; ///< code and key
+    std::atomic<bool> stopping_{false};
 };
 
 } // namespace detail

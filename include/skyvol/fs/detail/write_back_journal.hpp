@@ -7,6 +7,10 @@
 /// `SEQ.data` (the content) and `SEQ.entry` (key, path, content type, metadata), both fsynced,
 /// the entry written last through a rename, so an entry on disk always has its data. Uploads
 /// happen in sequence order, which is close order.
+///
+/// A rewrite supersedes: an entry committed right after a pending entry of the same path (no
+/// other close in between, none under way) takes its place, and the older one is dropped unless
+/// it is being uploaded. Readers then never see a state that close order did not have.
 
 #include <skyvol/error.hpp>
 #include <skyvol/store/detail/local_files.hpp>
@@ -14,6 +18,8 @@
 #include <skyvol/store/object_info.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fcntl.h>
@@ -21,6 +27,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,13 +78,29 @@ public:
         return dir_ / (std::to_string(seq) + ".data");
     }
 
+    /// The record of entry `seq` (its data is at `data_path`).
+    std::filesystem::path entry_path(std::uint64_t seq) const {
+        return dir_ / (std::to_string(seq) + ".entry");
+    }
+
+    /// A sequence number for an entry about to be committed; `commit` or `abandon` it.
     std::uint64_t reserve() {
         std::lock_guard lock(mutex_);
+        reserved_.insert(next_seq_);
         return next_seq_++;
     }
 
-    /// Makes entry `e` (whose data file is written and fsynced) durable and pending.
-    void commit(entry e, std::error_code& ec) {
+    /// Gives up a reserved number whose entry will not be committed (and removes its data).
+    void abandon(std::uint64_t seq) {
+        std::error_code ignored;
+        std::filesystem::remove(data_path(seq), ignored);
+        std::lock_guard lock(mutex_);
+        reserved_.erase(seq);
+    }
+
+    /// Makes entry `e` (whose data file is written and fsynced) durable and pending. Returns how
+    /// many older entries it superseded (0 or 1).
+    std::size_t commit(entry e, std::error_code& ec) {
         std::string text = "v=1\n";
         auto field = [&text](std::string_view name, std::string_view value) {
             stored_attributes::escape(text, name);
@@ -91,19 +114,28 @@ public:
         field("size", std::to_string(e.size));
         for (const auto& [name, value] : e.options.metadata)
             field("m." + name, value);
-        const auto final_path = dir_ / (std::to_string(e.seq) + ".entry");
+        const auto final_path = entry_path(e.seq);
         const auto tmp_path = dir_ / (std::to_string(e.seq) + ".entry.tmp");
         unique_fd fd(::open(tmp_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600));
         if (!fd || (ec = write_all(fd.get(), text.data(), text.size())) || ::fsync(fd.get()) != 0 ||
             ::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
             if (!ec) ec = last_error();
-            return;
+            return 0;
         }
         unique_fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dir) ::fsync(dir.get());
         e.closed_at = std::chrono::steady_clock::now();
         std::lock_guard lock(mutex_);
+        reserved_.erase(e.seq);
+        const std::size_t superseded = supersede_before(e);
         pending_.emplace(e.seq, std::move(e));
+        return superseded;
+    }
+
+    /// The uploader starts on entry `seq`: no rewrite may supersede it now.
+    void begin_upload(std::uint64_t seq) {
+        std::lock_guard lock(mutex_);
+        uploading_ = seq;
     }
 
     /// The oldest pending entry, if any.
@@ -118,6 +150,20 @@ public:
         std::lock_guard lock(mutex_);
         for (auto it = pending_.rbegin(); it != pending_.rend(); ++it)
             if (it->second.path == path) return it->second;
+        return std::nullopt;
+    }
+
+    /// The newest pending entry for `path` with its content open for reading. Opened under the
+    /// lock that uploads and rewrites take to remove entries, so the content cannot vanish
+    /// between the look-up and the open.
+    std::optional<std::pair<entry, unique_fd>> open_latest(const std::string& path) const {
+        std::lock_guard lock(mutex_);
+        for (auto it = pending_.rbegin(); it != pending_.rend(); ++it)
+            if (it->second.path == path) {
+                unique_fd fd(::open(data_path(it->first).c_str(), O_RDONLY | O_CLOEXEC));
+                if (!fd) return std::nullopt; // removed behind our back: read the bucket
+                return std::pair(it->second, std::move(fd));
+            }
         return std::nullopt;
     }
 
@@ -144,12 +190,18 @@ public:
         return false;
     }
 
-    /// The entry is in the bucket: forget it.
-    void complete(std::uint64_t seq) {
-        std::filesystem::remove(dir_ / (std::to_string(seq) + ".entry"));
-        std::filesystem::remove(data_path(seq));
-        std::lock_guard lock(mutex_);
+    /// Entry `seq` is in the bucket (or its upload failed, with `uploaded` false): forget it,
+    /// or let it be superseded again. If its record cannot be removed it stays pending, so it is
+    /// uploaded again rather than lost from the order; a data file left behind is removed by the
+    /// next start.
+    std::error_code end_upload(std::uint64_t seq, bool uploaded) {
+        std::lock_guard lock(mutex_); // held across the unlinks: pending_ always has its files
+        uploading_ = 0;
+        if (!uploaded) return {};
+        if (::unlink(entry_path(seq).c_str()) != 0 && errno != ENOENT) return last_error();
+        ::unlink(data_path(seq).c_str());
         pending_.erase(seq);
+        return {};
     }
 
     std::size_t size() const {
@@ -158,8 +210,25 @@ public:
     }
 
 private:
+    /// Drops the entry `e` replaces, if it is the newest pending one, of the same path, not
+    /// being uploaded, with no close of another file between the two. Under mutex_.
+    std::size_t supersede_before(const entry& e) {
+        auto older = pending_.lower_bound(e.seq);
+        if (older == pending_.begin()) return 0;
+        --older;
+        const std::uint64_t seq = older->first;
+        if (older->second.path != e.path || seq == uploading_) return 0;
+        if (auto between = reserved_.upper_bound(seq);
+            between != reserved_.end() && *between < e.seq)
+            return 0;
+        if (::unlink(entry_path(seq).c_str()) != 0) return 0;
+        ::unlink(data_path(seq).c_str());
+        pending_.erase(older);
+        return 1;
+    }
+
     bool read_entry(std::uint64_t seq, entry& e) const {
-        std::FILE* f = std::fopen((dir_ / (std::to_string(seq) + ".entry")).c_str(), "rb");
+        std::FILE* f = std::fopen(entry_path(seq).c_str(), "rb");
         if (!f) return false;
         std::string text;
         char buf[4096];
@@ -197,6 +266,8 @@ private:
     std::filesystem::path dir_;
     mutable std::mutex mutex_;
     std::map<std::uint64_t, entry> pending_;
+    std::set<std::uint64_t> reserved_; ///< numbers handed out whose entries are not committed
+    std::uint64_t uploading_ = 0;      ///< the entry being uploaded, 0 if none
     std::uint64_t next_seq_ = 1;
 };
 
