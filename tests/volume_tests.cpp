@@ -347,6 +347,20 @@ TEMPLATE_LIST_TEST_CASE("volume: an open file is written, stat-ed, listed, chmod
     CHECK((mode == 0600 || mode == 0640));
 }
 
+TEMPLATE_LIST_TEST_CASE("volume: a writer that only took a chmod does not bring back old content",
+                        "[volume]", writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    v.write_file("f", "old");
+    file idle = v.open("f", open_mode::read_write); // opened for writing, never written
+    v.write_file("f", "new");
+    v.permissions("f", 0600);
+    idle.close();
+    v.flush();
+    CHECK(v.read_file("f") == "new");
+    CHECK(v.status("f").permissions == 0600);
+}
+
 TEST_CASE("volume: runs on the caller's executor when given one", "[volume]") {
     boost::asio::thread_pool caller(2);
     memory_store store;

@@ -162,6 +162,16 @@ TEST_CASE("write-back: a failing upload is retried, reported by flush and delive
         }
         CHECK(v.upload_stats().failed_attempts >= 3);
 
+        // A second flush tries as many times again before it gives up.
+        const int before = bucket.failures;
+        ec = within(std::chrono::seconds(60), "a second flush of a failing upload", [&v] {
+            std::error_code e;
+            v.flush(e);
+            return e;
+        });
+        CHECK(ec);
+        CHECK(bucket.failures - before >= 3);
+
         bucket.failing = false; // the server recovers: the next flush delivers both, in order
         within(std::chrono::seconds(60), "flush after recovery", [&v] { v.flush(); });
         CHECK(v.pending_uploads() == 0);

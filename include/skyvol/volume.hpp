@@ -18,6 +18,7 @@
 #include <skyvol/detail/run.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/file.hpp>
+#include <skyvol/fs/detail/cache_folder.hpp>
 #include <skyvol/fs/detail/copy_fetch.hpp>
 #include <skyvol/fs/detail/volume_core.hpp>
 #include <skyvol/fs/options.hpp>
@@ -158,10 +159,12 @@ public:
         if (staged_->streaming) staged_->streaming->resized(before, size);
         dirty_ = true;
     }
+    // Attribute changes alone wait for close: a snapshot of a file this writer did not change
+    // could replace newer content another writer committed.
     void sync(std::error_code& ec) override {
         ec.clear();
         const std::uint64_t changes = attribute_changes();
-        if (!dirty_ && changes == committed_changes_) return;
+        if (!dirty_) return;
         dirty_ = false; // writes from here on belong to the next sync
         run_blocking(core_->get_executor(), snapshot(), ec);
         if (ec)
@@ -172,14 +175,14 @@ public:
     void close(std::error_code& ec) override {
         ec.clear();
         auto core = core_;
-        const bool clean = !dirty_ && attribute_changes() == committed_changes_;
+        const bool wrote = dirty_;
+        const bool changed = attribute_changes() != committed_changes_;
         auto staged = std::exchange(staged_, nullptr);
-        if (clean) {
+        if (!wrote && !changed) {
             core->discard(staged);
             return;
         }
-        run_blocking(
-            core->get_executor(), [core, staged] { return core->commit_or_discard(staged); }, ec);
+        run_blocking(core->get_executor(), closing(core, staged, wrote), ec);
     }
     void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                        read_callback done) override {
@@ -189,7 +192,7 @@ public:
     }
     void async_sync(done_callback done) override {
         const std::uint64_t changes = attribute_changes();
-        if (!dirty_.exchange(false) && changes == committed_changes_) {
+        if (!dirty_.exchange(false)) {
             boost::asio::post(core_->get_executor(), [done] { done({}); });
             return;
         }
@@ -205,16 +208,15 @@ public:
     }
     void async_close(done_callback done) override {
         auto core = core_;
-        const bool clean = !dirty_ && attribute_changes() == committed_changes_;
+        const bool wrote = dirty_;
+        const bool changed = attribute_changes() != committed_changes_;
         auto staged = std::exchange(staged_, nullptr);
-        if (clean) {
+        if (!wrote && !changed) {
             core->discard(staged);
             boost::asio::post(core->get_executor(), [done] { done({}); });
             return;
         }
-        spawn_with_callback(
-            core->get_executor(), [core, staged] { return core->commit_or_discard(staged); },
-            std::move(done));
+        spawn_with_callback(core->get_executor(), closing(core, staged, wrote), std::move(done));
     }
     bool appends() const override { return append_; }
     error_context where() const override { return core_->where(key_); }
@@ -225,6 +227,20 @@ private:
         return core_->staging().view(*staged_).attribute_changes;
     }
 
+    /// Makes the close's awaitable: commit what was written, or only the attribute changes.
+    static auto closing(std::shared_ptr<Core> core, std::shared_ptr<staged_file> staged,
+                        bool wrote) {
+        return [core, staged, wrote] { return finish(core, staged, wrote); };
+    }
+    /// Owns the volume's core until the commit is done (a member coroutine would not).
+    static boost::asio::awaitable<void> finish(std::shared_ptr<Core> core,
+                                               std::shared_ptr<staged_file> staged, bool wrote) {
+        if (wrote)
+            co_await core->commit_or_discard(staged);
+        else
+            co_await core->close_with_attributes(staged);
+    }
+
     /// Commits a copy of what is staged now; this file stays open on its own staging copy.
     /// (A plain lambda around a coroutine function: a coroutine lambda's captures would die
     /// with the lambda, before the coroutine ends.)
@@ -233,7 +249,8 @@ private:
     }
     static boost::asio::awaitable<void> commit_copy(std::shared_ptr<Core> core,
                                                     std::shared_ptr<staged_file> source) {
-        co_await core->commit_or_discard(core->snapshot_of(*source));
+        auto copy = core->snapshot_of(*source); // named: g++ 12 and temporaries in co_await
+        co_await core->commit_or_discard(copy);
     }
 
     std::shared_ptr<Core> core_;
@@ -251,7 +268,11 @@ requires mode_accepts_cache<Mode, Cache>
 class volume {
     /// Copy mode serves reads from a local mirror; every other mode from the store itself.
     using served_store = std::conditional_t<Mode::local_copy, local_store, Store>;
-    using core_type = detail::volume_core<served_store>;
+    /// Copy mode reads its mirror directly; the others through their cache policy's reads.
+    using reads_type = std::conditional_t<Mode::local_copy, detail::direct_reads<local_store>,
+                                          typename detail::reads_for<Cache, Store>::type>;
+    using core_type =
+        detail::volume_core<served_store, reads_type, detail::commits_for<Mode, served_store>>;
 
 public:
     using store_type = Store;
@@ -296,10 +317,7 @@ public:
         fetcher_.reset();
         core_.reset();
         if (pool_) pool_->join();
-        if (!owned_cache_dir_.empty()) {
-            std::error_code ignored;
-            std::filesystem::remove_all(owned_cache_dir_, ignored);
-        }
+        copy_folder_.reset();
     }
 
     executor_type get_executor() const { return core_->get_executor(); }
@@ -705,21 +723,20 @@ private:
             std::string prefix = options.prefix;
             if (!prefix.empty() && !prefix.ends_with('/')) prefix += '/';
             const std::string store_name(store.store_name()), bucket(store.bucket_name());
-            if (options.cache_dir.empty()) {
-                std::string pattern =
-                    (std::filesystem::temp_directory_path() / "skyvol-copy-XXXXXX").string();
-                if (!::mkdtemp(pattern.data()))
-                    detail::throw_if(detail::last_error(), {store_name, bucket, prefix, {}});
-                options.cache_dir = pattern;
-                owned_cache_dir_ = pattern;
+            try {
+                copy_folder_.emplace(options.cache_dir, "skyvol-copy");
+            } catch (const std::exception&) {
+                detail::throw_if(detail::error_from(std::current_exception()),
+                                 {store_name, bucket, prefix, "cannot make the copy's folder"});
             }
+            options.cache_dir = copy_folder_->path();
             // The mirror is a cache of the bucket: fsync is not worth its cost.
             local_store_options mirror_options;
             mirror_options.durable = false;
             local_store mirror(options.cache_dir / "copy", mirror_options);
             volume_options local = options;
             local.prefix.clear();
-            core_ = std::make_shared<core_type>(executor, mirror, local, false);
+            core_ = std::make_shared<core_type>(executor, mirror, local);
             fetcher_ = std::make_unique<detail::copy_fetch<Store>>(std::move(store), prefix, mirror,
                                                                    options.copy_parallelism,
                                                                    options.on_copy_progress);
@@ -732,8 +749,7 @@ private:
             const std::string prefix = options.prefix;
             try {
                 core_ = std::make_shared<core_type>(std::move(executor), std::move(store),
-                                                    std::move(options), write_back_mode<Mode>,
-                                                    read_cache_of());
+                                                    std::move(options));
             } catch (const std::exception&) {
                 detail::throw_if(detail::error_from(std::current_exception()),
                                  {store_name, bucket, prefix, "cannot open the volume"});
@@ -763,15 +779,6 @@ private:
         const bool dirty = truncate || core->staging().view(*staged).created;
         co_return file(std::make_shared<detail::writer_file<core_type>>(
             core, std::move(staged), has(how, open_mode::append_bit), dirty));
-    }
-
-    static constexpr detail::read_cache_kind read_cache_of() {
-        if constexpr (std::is_same_v<Cache, cache::memory>)
-            return detail::read_cache_kind::memory;
-        else if constexpr (std::is_same_v<Cache, cache::disk>)
-            return detail::read_cache_kind::disk;
-        else
-            return detail::read_cache_kind::none;
     }
 
     /// Runs `make(core, normalized path)` on the volume's executor and waits.
@@ -834,7 +841,7 @@ private:
     std::shared_ptr<core_type> core_;
     std::unique_ptr<detail::copy_fetch<Store>> fetcher_;
     copy_stats initial_;
-    std::filesystem::path owned_cache_dir_; ///< copy mode without a cache_dir: ours to remove
+    std::optional<detail::cache_folder> copy_folder_; ///< copy mode: the mirror's folder
 };
 
 } // namespace skyvol

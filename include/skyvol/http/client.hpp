@@ -10,10 +10,10 @@
 ///     r.target = "/bucket/key";
 ///     http::response reply = co_await c.send(endpoint, std::move(r));
 
-#include <skyvol/http/detail/options.hpp>
 #include <skyvol/http/detail/pool.hpp>
 #include <skyvol/http/detail/send.hpp>
 #include <skyvol/http/message.hpp>
+#include <skyvol/http/options.hpp>
 #include <skyvol/http/url.hpp>
 
 #include <boost/asio/any_io_executor.hpp>

@@ -8,10 +8,10 @@
 /// on the completing handler's executor: they only copy memory.
 
 #include <skyvol/detail/async.hpp>
+#include <skyvol/detail/md5.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/store/concepts.hpp>
 #include <skyvol/store/detail/list_builder.hpp>
-#include <skyvol/store/detail/md5.hpp>
 #include <skyvol/store/detail/metadata.hpp>
 #include <skyvol/store/key.hpp>
 #include <skyvol/store/object_info.hpp>

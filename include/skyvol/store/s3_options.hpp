@@ -5,7 +5,7 @@
 /// How `s3_store` reaches a bucket: the service, endpoint, region, addressing and keys.
 
 #include <skyvol/auth/credentials.hpp>
-#include <skyvol/http/detail/options.hpp>
+#include <skyvol/http/options.hpp>
 
 #include <cstddef>
 #include <optional>

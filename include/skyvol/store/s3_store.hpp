@@ -14,12 +14,12 @@
 #include <skyvol/auth/credential_chain.hpp>
 #include <skyvol/auth/credentials.hpp>
 #include <skyvol/auth/sigv4.hpp>
+#include <skyvol/detail/md5.hpp>
 #include <skyvol/detail/run.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/client.hpp>
 #include <skyvol/http/url.hpp>
 #include <skyvol/store/concepts.hpp>
-#include <skyvol/store/detail/md5.hpp>
 #include <skyvol/store/detail/metadata.hpp>
 #include <skyvol/store/detail/s3_protocol.hpp>
 #include <skyvol/store/key.hpp>

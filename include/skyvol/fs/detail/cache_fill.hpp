@@ -6,7 +6,7 @@
 /// only for the chunks it covers, not for the whole object, so the first bytes of a cold file
 /// come as soon as its first chunk is written, and reading overlaps downloading.
 
-#include <skyvol/store/detail/posix_file.hpp>
+#include <skyvol/detail/posix_file.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

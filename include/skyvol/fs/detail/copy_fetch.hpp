@@ -7,11 +7,11 @@
 /// copies of objects the bucket no longer has. The source ETag is kept in the mirror object's
 /// metadata under `skyvol-source-etag`.
 
+#include <skyvol/detail/posix_file.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/options.hpp>
 #include <skyvol/store/concepts.hpp>
-#include <skyvol/store/detail/local_files.hpp>
 #include <skyvol/store/local_store.hpp>
 
 #include <boost/asio/this_coro.hpp>

@@ -11,7 +11,7 @@
 ///   object is downloaded whole on its first read (cheap for datasets read end to end; costly
 ///   for a few small reads of a huge object: use `cache::memory` there).
 
-#include <skyvol/store/detail/md5.hpp>
+#include <skyvol/detail/md5.hpp>
 
 #include <algorithm>
 #include <atomic>

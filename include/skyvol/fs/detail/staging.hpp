@@ -8,11 +8,11 @@
 /// which an open file's attributes and size are read and written: writers, stat, listings and
 /// attribute changes meet there from different threads.
 
+#include <skyvol/detail/posix_file.hpp>
+#include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
-#include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/path.hpp>
 #include <skyvol/fs/status.hpp>
-#include <skyvol/store/detail/posix_file.hpp>
 
 #include <algorithm>
 #include <atomic>

@@ -7,9 +7,9 @@
 /// at close only the rest (and any part written to again since) is left. Parts are cut at fixed
 /// offsets, so a part that changes after its upload is simply uploaded again under its number.
 
+#include <skyvol/detail/posix_file.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
-#include <skyvol/store/detail/posix_file.hpp>
 #include <skyvol/store/object_info.hpp>
 
 #include <boost/asio/as_tuple.hpp>

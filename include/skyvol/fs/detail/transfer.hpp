@@ -6,10 +6,11 @@
 /// multipart upload by size (and abort the upload if a part fails); downloads read in chunks.
 /// Both move several parts at once; memory stays bounded by one part per worker.
 
+#include <skyvol/detail/posix_file.hpp>
+#include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/store/concepts.hpp>
-#include <skyvol/store/detail/posix_file.hpp>
 #include <skyvol/store/object_info.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -30,18 +31,6 @@
 #include <unistd.h>
 
 namespace skyvol::detail {
-
-inline constexpr auto as_result = boost::asio::as_tuple(boost::asio::use_awaitable);
-
-/// Throws a system_error for `ec` (caught and turned back into a code at the API's edge).
-[[noreturn]] inline void fail(std::error_code ec) {
-    throw boost::system::system_error(ec);
-}
-
-/// Throws the error as Asio does, so callers can co_await without checking each step.
-inline void throw_on(const boost::system::error_code& ec) {
-    if (ec) throw boost::system::system_error(ec);
-}
 
 /// Fills `buffer` from `fd` at `offset`, or throws: a file shorter than expected is an I/O error.
 inline void read_exactly(int fd, std::string& buffer, std::uint64_t offset) {

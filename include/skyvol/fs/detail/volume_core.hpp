@@ -12,18 +12,17 @@
 /// bucket; metadata operations (remove, rename, attribute changes) first drain the journal so
 /// that they apply to what the bucket holds, in order.
 
-#include <skyvol/detail/single_flight.hpp>
 #include <skyvol/error.hpp>
-#include <skyvol/fs/detail/cache_fill.hpp>
-#include <skyvol/fs/detail/listing_prefetch.hpp>
-#include <skyvol/fs/detail/metadata_cache.hpp>
+#include <skyvol/fs/detail/cache_folder.hpp>
+#include <skyvol/fs/detail/cached_reads.hpp>
+#include <skyvol/fs/detail/commits.hpp>
+#include <skyvol/fs/detail/namespace.hpp>
+#include <skyvol/fs/detail/object_layout.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/read_ahead.hpp>
-#include <skyvol/fs/detail/read_cache.hpp>
 #include <skyvol/fs/detail/staging.hpp>
 #include <skyvol/fs/detail/streaming_upload.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
-#include <skyvol/fs/detail/write_back_uploader.hpp>
 #include <skyvol/fs/options.hpp>
 #include <skyvol/fs/path.hpp>
 #include <skyvol/fs/status.hpp>
@@ -62,94 +61,63 @@ namespace skyvol {
 
 namespace detail {
 
-/// Which read cache a volume uses (from its cache policy type).
-enum class read_cache_kind { none, memory, disk };
-
-template <object_store Store>
-class volume_core : public std::enable_shared_from_this<volume_core<Store>> {
+/// `Reads` is the read path of the volume's cache policy (cached_reads.hpp), `Commits` how its
+/// mode turns closed files into objects (commits.hpp).
+template <object_store Store, class Reads = direct_reads<Store>,
+          class Commits = write_through_commits<Store>>
+class volume_core : public std::enable_shared_from_this<volume_core<Store, Reads, Commits>> {
 public:
     using executor_type = boost::asio::any_io_executor;
 
-    volume_core(executor_type executor, Store store, volume_options options, bool deferred_uploads,
-                read_cache_kind read_cache = read_cache_kind::none)
+    volume_core(executor_type executor, Store store, volume_options options)
         : executor_(std::move(executor))
         , store_(std::move(store))
         , options_(std::move(options))
-        , cache_(options_.metadata_ttl, options_.negative_ttl)
-        , read_ahead_budget_(std::make_shared<read_ahead_budget>(options_.read_ahead_budget)) {
-        if (!options_.prefix.empty() && !options_.prefix.ends_with('/')) options_.prefix += '/';
-        if (!options_.prefix.empty() && validate_key(options_.prefix)) fail(errc::invalid_config);
-        defaults_.uid = options_.uid.value_or(::getuid());
-        defaults_.gid = options_.gid.value_or(::getgid());
-        defaults_.file_permissions = options_.file_permissions & 07777;
-        defaults_.directory_permissions = options_.directory_permissions & 07777;
-        if (options_.cache_dir.empty()) {
-            if (deferred_uploads) fail(errc::invalid_config); // crash recovery needs a known place
-            std::string pattern =
-                (std::filesystem::temp_directory_path() / "skyvol-XXXXXX").string();
-            if (!::mkdtemp(pattern.data())) fail(last_error());
-            options_.cache_dir = pattern;
-            owns_cache_dir_ = true;
-        }
+        , layout_(options_)
+        , names_(std::make_shared<object_namespace<Store>>(executor_, store_, layout_, options_))
+        , cache_(names_->cache())
+        , read_ahead_budget_(std::make_shared<read_ahead_budget>(options_.read_ahead_budget))
+        , folder_(std::make_shared<cache_folder>(known_folder(options_.cache_dir), "skyvol")) {
+        options_.prefix = layout_.prefix();
+        options_.cache_dir = folder_->path();
         staging_.emplace(options_.cache_dir / "staging");
-        if (deferred_uploads) {
-            typename write_back_uploader<Store>::settings s;
-            s.delay = options_.write_back_delay;
-            s.attempts = options_.upload_attempts;
-            s.shape = transfer();
-            s.log = options_.log;
-            uploads_ = std::make_shared<write_back_uploader<Store>>(
-                executor_, store_, options_.cache_dir, std::move(s));
-            journal_ = &uploads_->journal();
-        }
-        if (read_cache == read_cache_kind::memory)
-            blocks_ = std::make_unique<block_cache>(
-                options_.memory_cache_bytes,
-                std::max<std::size_t>(4096, options_.cache_block_size));
-        else if (read_cache == read_cache_kind::disk)
-            objects_ = std::make_unique<object_cache>(options_.cache_dir / "objects",
-                                                      options_.disk_cache_bytes);
+        commits_.emplace(
+            commits_context<Store>{executor_, store_, options_, folder_->path(), transfer()});
+        reads_.emplace(reads_context<Store>{executor_, store_, options_, range_getter_of(),
+                                            download_shape(), folder_});
     }
 
     /// Bytes the read cache holds now (0 without one).
-    std::uint64_t read_cache_bytes() const {
-        return blocks_ ? blocks_->used_bytes() : objects_ ? objects_->used_bytes() : 0;
-    }
+    std::uint64_t read_cache_bytes() const { return reads_->bytes(); }
 
-    ~volume_core() {
-        if (owns_cache_dir_) {
-            std::error_code ignored;
-            std::filesystem::remove_all(options_.cache_dir, ignored);
-        }
+    /// write_back's crash recovery needs a known place: an empty `cache_dir` is refused.
+    static std::filesystem::path known_folder(std::filesystem::path dir) {
+        if (dir.empty() && Commits::needs_known_folder) fail(errc::invalid_config);
+        return dir;
     }
 
     /// Starts the background uploader (write_back); call once, after construction.
     void start() {
-        if (uploads_)
-            uploads_->start([weak = this->weak_from_this()](const std::string& path) {
-                if (auto self = weak.lock()) self->cache_.forget(path);
-            });
+        commits_->start([weak = this->weak_from_this()](const std::string& path) {
+            if (auto self = weak.lock()) self->cache_.forget(path);
+        });
     }
 
     /// Asks the uploader to stop; pending entries stay journaled.
     void stop() {
-        stopping_ = true;
-        if (uploads_) uploads_->stop();
+        names_->stop();
+        commits_->stop();
     }
-    bool uploader_done() const noexcept { return !uploads_ || uploads_->done(); }
-    write_back_stats upload_stats() const {
-        return uploads_ ? uploads_->stats() : write_back_stats{};
-    }
+    bool uploader_done() const noexcept { return commits_->done(); }
+    write_back_stats upload_stats() const { return commits_->stats(); }
 
     const executor_type& get_executor() const noexcept { return executor_; }
     Store& store() noexcept { return store_; }
     const volume_options& options() const noexcept { return options_; }
-    std::size_t pending_uploads() const { return journal_ ? journal_->size() : 0; }
+    std::size_t pending_uploads() const { return commits_->pending(); }
 
-    std::string key_of(const std::string& path) const { return options_.prefix + path; }
-    std::string dir_key_of(const std::string& path) const {
-        return path.empty() ? options_.prefix : options_.prefix + path + "/";
-    }
+    std::string key_of(const std::string& path) const { return layout_.key_of(path); }
+    std::string dir_key_of(const std::string& path) const { return layout_.dir_key_of(path); }
 
     /// Context for error messages about `path`.
     error_context where(const std::string& key) const {
@@ -163,83 +131,8 @@ public:
     boost::asio::awaitable<file_status> stat(std::string path) {
         if (path.empty()) co_return new_status(file_type::directory);
         if (auto open = staging_->status_of(path)) co_return *open;
-        if (journal_)
-            if (auto pending = journal_->latest_for(path)) co_return pending_status(*pending);
-        // Before the cache: answers asked ahead are hits, and keep the window moving.
-        if (auto ahead = listed_.ahead_of(path); !ahead.empty()) ask_ahead(std::move(ahead));
-        if (auto cached = cache_.lookup(path)) co_return *cached;
-        co_return co_await fetch_status(std::move(path));
-    }
-
-    /// Asks the store what is at `path`; concurrent askers share one round of requests unless
-    /// this volume changed something after the first one asked.
-    boost::asio::awaitable<file_status> fetch_status(std::string path) {
-        const std::uint64_t since = cache_.changes();
-        std::string flight = path + '\0' + std::to_string(since);
-        co_return co_await stats_.run(std::move(flight), status_from_store(std::move(path), since));
-    }
-
-    boost::asio::awaitable<file_status> status_from_store(std::string path, std::uint64_t since) {
-        file_status st;
-        auto [ec, info] = co_await store_.async_head(key_of(path), as_result);
-        if (!ec) {
-            st = status_of(info, false, defaults_);
-        } else if (ec != errc::not_found) {
-            fail(ec);
-        } else {
-            // Not a file: a directory if a marker or any key lies below.
-            const list_page page = co_await peek_below(path);
-            const std::string marker_key = dir_key_of(path);
-            const bool has_marker = !page.objects.empty() && page.objects[0].key == marker_key;
-            if (has_marker) {
-                auto [mec, marker] = co_await store_.async_head(marker_key, as_result);
-                st = status_of(mec ? page.objects[0] : marker, true, defaults_);
-            } else if (!page.objects.empty() || !page.common_prefixes.empty()) {
-                st = new_status(file_type::directory);
-            }
-        }
-        cache_.store_fetched(path, st, since);
-        co_return st;
-    }
-
-    /// Stats `paths` in the background, `listing_heads` at a time, so that the stats a listing
-    /// reader makes next find their answers cached or on the way.
-    void ask_ahead(std::vector<std::string> paths) {
-        std::size_t start = 0;
-        {
-            std::lock_guard lock(ahead_mutex_);
-            for (auto& p : paths)
-                ahead_queue_.push_back(std::move(p));
-            while (ahead_workers_ < options_.listing_heads &&
-                   ahead_workers_ < ahead_queue_.size()) {
-                ++ahead_workers_;
-                ++start;
-            }
-        }
-        for (; start > 0; --start)
-            boost::asio::co_spawn(executor_, ask_ahead_worker(this->shared_from_this()),
-                                  boost::asio::detached);
-    }
-
-    static boost::asio::awaitable<void> ask_ahead_worker(std::shared_ptr<volume_core> self) {
-        for (;;) {
-            std::string path;
-            {
-                std::lock_guard lock(self->ahead_mutex_);
-                if (self->ahead_queue_.empty() || self->stopping_) {
-                    --self->ahead_workers_;
-                    co_return;
-                }
-                path = std::move(self->ahead_queue_.front());
-                self->ahead_queue_.pop_front();
-            }
-            if (self->cache_.lookup(path)) continue;
-            try {
-                co_await self->fetch_status(std::move(path));
-            } catch (const std::exception&) {
-                // Only a guess: the stat that needs this entry asks again and reports.
-            }
-        }
+        if (auto pending = commits_->latest_for(path)) co_return pending_status(*pending);
+        co_return co_await names_->lookup(std::move(path));
     }
 
     /// Like `stat`, but follows symlinks (relative targets, within the volume, 8 hops at most).
@@ -261,94 +154,16 @@ public:
         if (!st.exists()) fail(errc::not_found);
         if (!st.is_directory()) fail(errc::not_a_directory);
 
-        std::map<std::string, directory_entry> entries;
-        std::set<std::string> incomplete; // listed without metadata: HEADed below
-        list_request request;
-        request.prefix = dir_key_of(dir);
-        request.delimiter = "/";
-        do {
-            auto [ec, page] = co_await store_.async_list(request, as_result);
-            throw_on(ec);
-            for (const std::string& cp : page.common_prefixes) {
-                const std::string name =
-                    cp.substr(request.prefix.size(), cp.size() - request.prefix.size() - 1);
-                if (!usable_name(name)) continue;
-                if (entries
-                        .try_emplace(name, join_path(dir, name), new_status(file_type::directory))
-                        .second)
-                    incomplete.insert(name); // its marker may hold a mode
-            }
-            for (const object_info& object : page.objects) {
-                if (object.key == request.prefix) continue; // the directory's own marker
-                const std::string name = object.key.substr(request.prefix.size());
-                if (!usable_name(name)) continue;
-                // A file and a directory of the same name: the file wins, as in stat().
-                entries.insert_or_assign(
-                    name,
-                    directory_entry(join_path(dir, name), status_of(object, false, defaults_)));
-                if (object.metadata.empty())
-                    incomplete.insert(name);
-                else
-                    incomplete.erase(name);
-            }
-            request.continuation_token = page.next_continuation_token;
-        } while (!request.continuation_token.empty());
-        if (journal_)
-            for (auto& [p, e] : journal_->children_of(dir)) {
-                entries.insert_or_assign(std::string(name_of(p)),
-                                         directory_entry(p, pending_status(e)));
-                incomplete.erase(std::string(name_of(p)));
-            }
-        for (auto& [p, open_status] : staging_->children_of(dir))
-            entries.try_emplace(std::string(name_of(p)), p, open_status);
-        std::vector<directory_entry> out;
-        out.reserve(entries.size());
-        std::vector<std::size_t> to_complete;
-        std::vector<std::string> left_incomplete;
-        const bool trusted = options_.listing_heads == 0;
-        for (auto& [name, e] : entries) {
-            // Prefer what the volume already knows in full (permissions, owner, symlinks).
-            if (auto known = cache_.lookup(e.path());
-                known && known->exists() && known->is_directory() == e.is_directory()) {
-                e = directory_entry(e.path(), *known);
-            } else if (incomplete.count(name) && !trusted) {
-                if (detail == listing_detail::full) {
-                    to_complete.push_back(out.size());
-                } else {
-                    e = directory_entry(e.path(), e.status(), false);
-                    left_incomplete.push_back(name);
-                }
-            }
-            out.push_back(std::move(e));
+        store_listing listing = co_await names_->list(dir);
+        // Closed files not uploaded yet, then files open for writing, over what the bucket has.
+        for (auto& [p, e] : commits_->children_of(dir)) {
+            listing.entries.insert_or_assign(std::string(name_of(p)),
+                                             directory_entry(p, pending_status(e)));
+            listing.incomplete.erase(std::string(name_of(p)));
         }
-        if (!to_complete.empty()) co_await complete_entries(out, to_complete);
-        listed_.remember(dir, std::move(left_incomplete));
-        co_return out;
-    }
-
-    /// HEADs listed entries whose listing had no metadata, `listing_heads` at a time, and
-    /// caches what they say; an entry that vanished meanwhile keeps its listed status.
-    boost::asio::awaitable<void> complete_entries(std::vector<directory_entry>& entries,
-                                                  const std::vector<std::size_t>& which) {
-        const std::uint64_t since = cache_.changes();
-        std::atomic<std::size_t> next{0};
-        auto worker = [&]() -> boost::asio::awaitable<void> {
-            for (std::size_t i; (i = next++) < which.size();) {
-                directory_entry& e = entries[which[i]];
-                const bool is_dir = e.is_directory();
-                const std::string key = is_dir ? dir_key_of(e.path()) : key_of(e.path());
-                auto [ec, info] = co_await store_.async_head(key, as_result);
-                if (ec == errc::not_found) {
-                    if (is_dir) cache_.store_fetched(e.path(), e.status(), since); // implicit
-                    continue;
-                }
-                throw_on(ec);
-                const file_status st = status_of(info, is_dir, defaults_);
-                cache_.store_fetched(e.path(), st, since);
-                e = directory_entry(e.path(), st);
-            }
-        };
-        co_await run_workers(std::min(options_.listing_heads, which.size()), worker);
+        for (auto& [p, open_status] : staging_->children_of(dir))
+            listing.entries.try_emplace(std::string(name_of(p)), p, open_status);
+        co_return co_await names_->finish(dir, std::move(listing), detail);
     }
 
     boost::asio::awaitable<std::string> read_link(std::string path) {
@@ -366,7 +181,7 @@ public:
     /// A read-ahead stream over the object at `path` (resolved, `size` bytes), for a volume
     /// without a read cache or journal; null where reads go through those.
     std::shared_ptr<read_ahead> make_read_ahead(const std::string& path, std::uint64_t size) {
-        if (blocks_ || objects_ || journal_) return nullptr;
+        if (!Reads::streams) return nullptr;
         read_ahead_limits limits;
         limits.first = options_.read_ahead_first;
         limits.part = options_.read_ahead_part;
@@ -439,12 +254,11 @@ public:
         try {
             if (existing.exists() && keep_content) {
                 bool copied = false;
-                if (journal_)
-                    if (auto pending = journal_->open_latest(path)) {
-                        copy_local(pending->second.get(), staged->fd());
-                        size = pending->first.size;
-                        copied = true;
-                    }
+                if (auto pending = commits_->open_latest(path)) {
+                    copy_local(pending->second.get(), staged->fd());
+                    size = pending->first.size;
+                    copied = true;
+                }
                 if (!copied && existing.size > 0)
                     size = co_await download_to_file(store_, key_of(path), staged->fd(),
                                                      existing.size, download_shape());
@@ -468,34 +282,33 @@ public:
             fail(ec);
         }
         staging_->copy_attributes(source, *copy);
+        // The size seen before the copy: a write since may have its bytes in the copy or not,
+        // but never promises more than the copy holds.
+        staging_area::set_initial_size(*copy, now.status.size);
         return copy;
     }
 
-    /// Lets a file open for writing upload its parts while it is written (write_through: the
-    /// journal of write_back must hold the whole file first). Call once its owner and
-    /// permissions are final. The object's mtime is then its completion time: metadata is sent
-    /// before the last write.
+    /// Closes a writer that changed no byte but took attribute changes (chmod, chown, utimens
+    /// while open): they go to the object, whose content this writer must not replace (another
+    /// writer may have committed newer content meanwhile).
+    boost::asio::awaitable<void> close_with_attributes(std::shared_ptr<staged_file> staged) {
+        const staged_view last = staging_->view(*staged);
+        discard(staged);
+        // Named, not temporaries in the co_await: g++ 12 destroys such temporaries twice.
+        std::string path = staged->path();
+        auto apply = [last](file_status& st) {
+            st.permissions = last.status.permissions;
+            st.uid = last.status.uid;
+            st.gid = last.status.gid;
+            if (last.keep_mtime) st.mtime = last.status.mtime;
+        };
+        co_await change_attributes(std::move(path), apply);
+    }
+
+    /// Lets a file open for writing upload its parts while it is written, where its mode
+    /// does (write_through). Call once its owner and permissions are final.
     void stream_uploads(staged_file& staged) {
-        if (journal_) return;
-        const staged_view now = staging_->view(staged);
-        put_options put;
-        put.metadata = streamed_metadata(now.status, false);
-        multipart_calls calls;
-        auto self = this->shared_from_this();
-        const std::string key = key_of(staged.path());
-        calls.create = [self, key](put_options o) { return self->create_upload(key, o); };
-        calls.upload_part = [self, key](std::string id, int number,
-                                        boost::asio::const_buffer data) {
-            return self->upload_part(key, std::move(id), number, data);
-        };
-        calls.complete = [self, key](std::string id, std::vector<completed_part> parts) {
-            return self->complete_upload(key, std::move(id), std::move(parts));
-        };
-        calls.abort = [self, key](std::string id) {
-            return self->abort_upload(key, std::move(id));
-        };
-        staged.streaming = std::make_shared<streaming_upload>(
-            executor_, staged.fd(), now.status.size, transfer(), std::move(put), std::move(calls));
+        commits_->stream(staged, key_of(staged.path()), staging_->view(staged).status);
     }
 
     /// Makes a staged file the content of its path: uploads it (write_through) or journals it
@@ -509,57 +322,13 @@ public:
         put_options put;
         put.metadata = metadata_of(st);
         const std::string& path = staged->path();
-        const std::string key = key_of(path);
-        if (journal_) {
-            const std::uint64_t seq = journal_->reserve();
-            struct abandon_unless_committed {
-                write_back_journal& journal;
-                std::uint64_t seq;
-                bool committed = false;
-                ~abandon_unless_committed() {
-                    if (!committed) journal.abandon(seq);
-                }
-            } reservation{*journal_, seq};
-            if (::fsync(staged->fd()) != 0) fail(last_error());
-            staged->close_fd();
-            std::error_code ec;
-            std::filesystem::rename(staged->staging_path(), journal_->data_path(seq), ec);
-            if (ec) fail(ec);
-            write_back_journal::entry e;
-            e.seq = seq;
-            e.key = key;
-            e.path = path;
-            e.options = std::move(put);
-            e.size = st.size;
-            const std::size_t superseded = journal_->commit(std::move(e), ec);
-            if (ec) fail(ec);
-            reservation.committed = true;
+        const std::string key = key_of(path); // named: see close_with_attributes
+        const std::optional<file_status> stored =
+            co_await commits_->commit(*staged, key, st, std::move(put), last.keep_mtime);
+        if (stored)
+            cache_.store(path, *stored);
+        else
             cache_.forget(path);
-            uploads_->committed(superseded);
-            co_return;
-        }
-        struct remove_staging {
-            std::filesystem::path p;
-            ~remove_staging() {
-                std::error_code ignored;
-                std::filesystem::remove(p, ignored);
-            }
-        } cleanup{staged->staging_path()};
-        if (auto streaming = std::exchange(staged->streaming, nullptr)) {
-            put_options streamed = put;
-            streamed.metadata = streamed_metadata(st, last.keep_mtime);
-            const std::optional<put_result> done =
-                co_await streaming_upload::finish(std::move(streaming), st.size, streamed);
-            if (done) {
-                st.etag = done->etag;
-                cache_.store(path, st);
-                co_return;
-            }
-        }
-        const put_result result =
-            co_await upload_from_file(store_, key, staged->fd(), st.size, put, transfer());
-        st.etag = result.etag;
-        cache_.store(path, st);
     }
 
     /// Drops a staged file without committing it.
@@ -759,15 +528,10 @@ public:
 
     /// Waits until every closed file is in the bucket; throws the upload error that stopped it.
     boost::asio::awaitable<void> flush() {
-        if (uploads_) co_await uploads_->flush(store_.store_name(), store_.bucket_name());
+        co_await commits_->flush(store_.store_name(), store_.bucket_name());
     }
 
 private:
-    static bool usable_name(const std::string& name) {
-        return !name.empty() && name != "." && name != ".." && name.size() <= max_name_length &&
-               name.find('/') == std::string::npos;
-    }
-
     static std::string resolve_relative(const std::string& dir, const std::string& target,
                                         std::error_code& ec) {
         std::vector<std::string> parts;
@@ -798,28 +562,11 @@ private:
         return normalize_path(out, ec);
     }
 
-    /// The first entries below directory `path` (its marker, files, subdirectories): enough to
-    /// tell whether it exists and whether it is empty.
     boost::asio::awaitable<list_page> peek_below(const std::string& path) {
-        list_request below;
-        below.prefix = dir_key_of(path);
-        below.delimiter = "/";
-        below.max_keys = 2;
-        auto [ec, page] = co_await store_.async_list(below, as_result);
-        throw_on(ec);
-        co_return page;
+        co_return co_await names_->peek_below(path);
     }
 
-    file_status new_status(file_type type) const {
-        file_status st;
-        st.type = type;
-        st.permissions = type == file_type::directory ? defaults_.directory_permissions
-                                                      : defaults_.file_permissions;
-        st.uid = defaults_.uid;
-        st.gid = defaults_.gid;
-        st.mtime = std::chrono::system_clock::now();
-        return st;
-    }
+    file_status new_status(file_type type) const { return layout_.new_status(type); }
 
     file_status pending_status(const write_back_journal::entry& e) const {
         object_info info;
@@ -827,36 +574,7 @@ private:
         info.size = e.size;
         info.metadata = e.options.metadata;
         info.last_modified = std::chrono::system_clock::now();
-        return status_of(info, false, defaults_);
-    }
-
-    /// Metadata of a streamed upload: without mtime (sent before the last write), unless the
-    /// file's mtime was set explicitly.
-    static user_metadata streamed_metadata(const file_status& st, bool keep_mtime) {
-        user_metadata m = metadata_of(st);
-        if (!keep_mtime) m.erase("mtime");
-        return m;
-    }
-    boost::asio::awaitable<std::string> create_upload(std::string key, put_options options) {
-        auto [ec, id] = co_await store_.async_create_multipart(key, options, as_result);
-        throw_on(ec);
-        co_return id;
-    }
-    boost::asio::awaitable<completed_part> upload_part(std::string key, std::string id, int number,
-                                                       boost::asio::const_buffer data) {
-        auto [ec, part] = co_await store_.async_upload_part(key, id, number, data, as_result);
-        throw_on(ec);
-        co_return part;
-    }
-    boost::asio::awaitable<put_result> complete_upload(std::string key, std::string id,
-                                                       std::vector<completed_part> parts) {
-        auto [ec, result] = co_await store_.async_complete_multipart(key, id, parts, as_result);
-        throw_on(ec);
-        co_return result;
-    }
-    boost::asio::awaitable<void> abort_upload(std::string key, std::string id) {
-        auto [ec] = co_await store_.async_abort_multipart(key, id, as_result);
-        throw_on(ec);
+        return layout_.status_of(info, false);
     }
 
     boost::asio::awaitable<void> require_parent_directory(const std::string& path) {
@@ -872,109 +590,9 @@ private:
     boost::asio::awaitable<std::size_t> read_object(const std::string& path, const file_status& st,
                                                     std::uint64_t offset,
                                                     boost::asio::mutable_buffer buffer) {
-        if (journal_)
-            if (auto pending = journal_->open_latest(path))
-                co_return read_local(pending->second.get(), offset, buffer);
-        const std::string key = key_of(path);
-        if (st.etag.empty() || offset >= st.size || buffer.size() == 0 || (!blocks_ && !objects_))
-            co_return co_await get_range(path, offset, buffer);
-        if (objects_) {
-            std::optional<std::filesystem::path> cached;
-            std::shared_ptr<cache_fill> fill = fill_for(key, st, cached);
-            if (fill) {
-                const std::uint64_t length =
-                    std::min<std::uint64_t>(buffer.size(), st.size - offset);
-                co_await fill->wait_for(offset, length);
-                co_return read_local(fill->fd(), offset, buffer);
-            }
-            unique_fd fd(::open(cached->c_str(), O_RDONLY | O_CLOEXEC));
-            // Evicted by other downloads before this read could open it: read the bucket.
-            if (!fd && errno == ENOENT) co_return co_await get_range(path, offset, buffer);
-            if (!fd) fail(last_error());
-            co_return read_local(fd.get(), offset, buffer);
-        }
-        // Memory blocks: each block is one ranged GET, kept for the next reader.
-        const std::string object_id = key + '\0' + st.etag;
-        const std::size_t block_size = blocks_->block_size();
-        std::size_t done = 0;
-        while (done < buffer.size() && offset + done < st.size) {
-            const std::uint64_t at = offset + done;
-            const std::uint64_t index = at / block_size;
-            auto block = blocks_->find(object_id, index);
-            if (!block) {
-                auto fresh =
-                    std::make_shared<std::string>(static_cast<std::size_t>(std::min<std::uint64_t>(
-                                                      block_size, st.size - index * block_size)),
-                                                  '\0');
-                const std::size_t n =
-                    co_await get_range(path, index * block_size, boost::asio::buffer(*fresh));
-                fresh->resize(n);
-                block = fresh;
-                blocks_->insert(object_id, index, block);
-            }
-            const std::size_t within = static_cast<std::size_t>(at - index * block_size);
-            if (within >= block->size()) break; // the object is shorter than its status said
-            const std::size_t n = std::min(block->size() - within, buffer.size() - done);
-            std::memcpy(static_cast<char*>(buffer.data()) + done, block->data() + within, n);
-            done += n;
-        }
-        co_return done;
-    }
-
-    /// The disk cache's copy of this version of `key`: its path in `cached`, or the download
-    /// filling it, which this call starts if none runs. Concurrent first reads share one.
-    std::shared_ptr<cache_fill> fill_for(const std::string& key, const file_status& st,
-                                         std::optional<std::filesystem::path>& cached) {
-        const std::string id = key + '\0' + st.etag;
-        std::filesystem::path temp;
-        std::shared_ptr<cache_fill> fill;
-        {
-            // A fill leaves the map only after publishing: absent here, the copy is complete
-            // or was never started.
-            std::lock_guard lock(fills_mutex_);
-            if (auto it = fills_.find(id); it != fills_.end()) return it->second;
-            if ((cached = objects_->find(key, st.etag))) return nullptr;
-            temp = objects_->temp_path();
-            unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-            if (!out) fail(last_error());
-            fill = std::make_shared<cache_fill>(executor_, std::move(out), st.size,
-                                                download_chunk_size(download_shape()));
-            fills_.emplace(id, fill);
-        }
-        boost::asio::co_spawn(executor_,
-                              fill_cache(this->shared_from_this(), id, key, st, temp, fill),
-                              boost::asio::detached);
-        return fill;
-    }
-
-    /// Downloads a whole object into `temp`, telling `fill`'s readers of each chunk, then
-    /// moves it into the disk cache.
-    static boost::asio::awaitable<void> fill_cache(std::shared_ptr<volume_core> self,
-                                                   std::string id, std::string key, file_status st,
-                                                   std::filesystem::path temp,
-                                                   std::shared_ptr<cache_fill> fill) {
-        // Named, not a temporary in the co_await: g++ 12 destroys such temporaries twice.
-        chunk_written on_chunk = [fill](std::uint64_t offset, std::size_t) {
-            fill->written(offset);
-        };
-        std::exception_ptr failure;
-        try {
-            const std::uint64_t got =
-                co_await download_to_file(self->store_, key, fill->fd(), st.size,
-                                          self->download_shape(), std::move(on_chunk));
-            self->objects_->publish(temp, key, st.etag, got);
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        if (failure) {
-            std::error_code ignored;
-            std::filesystem::remove(temp, ignored);
-            fill->fail(failure);
-        } else {
-            fill->finish();
-        }
-        std::lock_guard lock(self->fills_mutex_);
-        self->fills_.erase(id);
+        if (auto pending = commits_->open_latest(path))
+            co_return read_local(pending->second.get(), offset, buffer);
+        co_return co_await reads_->read(path, key_of(path), st, offset, buffer);
     }
 
     transfer_shape transfer() const {
@@ -989,19 +607,26 @@ private:
     /// One ranged GET of the object at `path`, straight from the store.
     boost::asio::awaitable<std::size_t> get_range(std::string path, std::uint64_t offset,
                                                   boost::asio::mutable_buffer buffer) {
-        auto [ec, n] = co_await store_.async_get(key_of(path), offset, buffer, as_result);
-        if (ec == errc::not_found) cache_.forget(path);
-        throw_on(ec);
-        co_return n;
+        std::string key = key_of(path);
+        return fetch_range(store_, std::move(key), names_, std::move(path), offset, buffer);
     }
 
-    static std::size_t read_local(int fd, std::uint64_t offset,
-                                  boost::asio::mutable_buffer buffer) {
-        std::error_code ec;
-        const std::size_t n =
-            pread_full(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset), ec);
-        if (ec) fail(ec);
-        return n;
+    /// `get_range` for the read path, which may outlive this core (disk-cache downloads).
+    range_getter range_getter_of() {
+        return [store = store_, layout = layout_,
+                names = names_](const std::string& path, std::uint64_t offset,
+                                boost::asio::mutable_buffer buffer) {
+            return fetch_range(store, layout.key_of(path), names, path, offset, buffer);
+        };
+    }
+
+    static boost::asio::awaitable<std::size_t>
+    fetch_range(Store store, std::string key, std::shared_ptr<object_namespace<Store>> names,
+                std::string path, std::uint64_t offset, boost::asio::mutable_buffer buffer) {
+        auto [ec, n] = co_await store.async_get(std::move(key), offset, buffer, as_result);
+        if (ec == errc::not_found) names->cache().forget(path); // gone: the next stat asks
+        throw_on(ec);
+        co_return n;
     }
 
     /// Copies the local file `from_fd` into `to_fd`, both from their start.
@@ -1012,32 +637,23 @@ private:
 
     /// Waits for journaled uploads at or under `path`, so a metadata change applies after them.
     boost::asio::awaitable<void> drain_within(const std::string& path) {
-        if (journal_ && journal_->has_pending_within(path)) co_await flush();
+        if (commits_->has_pending_within(path)) co_await flush();
     }
 
     executor_type executor_;
     Store store_;
     volume_options options_;
-    attribute_defaults defaults_;
-    metadata_cache cache_;
+    object_layout layout_;
+    std::shared_ptr<object_namespace<Store>> names_; ///< shared with its ask-ahead workers
+    metadata_cache& cache_;                          ///< names_'s
     std::shared_ptr<read_ahead_budget> read_ahead_budget_;
-    bool owns_cache_dir_ = false;
+    /// The options' cache_dir, or a private one removed at the end: shared with the disk
+    /// cache's downloads, which may outlive this.
+    std::shared_ptr<cache_folder> folder_;
     std::optional<staging_area> staging_; ///< set once the cache folder is known
 
-    std::shared_ptr<write_back_uploader<Store>> uploads_; ///< write_back
-    write_back_journal* journal_ = nullptr;               ///< uploads_'s, or none
-    std::unique_ptr<block_cache> blocks_;                 ///< cache::memory
-    std::unique_ptr<object_cache> objects_;               ///< cache::disk
-    /// Guards fills_; never held across a suspension. Lock order: fills_mutex_, then the object
-    /// cache's own.
-    std::mutex fills_mutex_;
-    std::unordered_map<std::string, std::shared_ptr<cache_fill>> fills_; ///< by key and ETag
-    single_flight<file_status> stats_; ///< by path and cache_.changes()
-    listing_prefetch listed_{4 * options_.listing_heads};
-    std::mutex ahead_mutex_; ///< guards the two below (never held across a suspension)
-    std::deque<std::string> ahead_queue_;
-    std::size_t ahead_workers_ = 0;
-    std::atomic<bool> stopping_{false};
+    std::optional<Commits> commits_; ///< set once the cache folder is known
+    std::optional<Reads> reads_;     ///< set once the cache folder is known
 };
 
 } // namespace detail

@@ -12,9 +12,10 @@
 /// other close in between, none under way) takes its place, and the older one is dropped unless
 /// it is being uploaded. Readers then never see a state that close order did not have.
 
+#include <skyvol/detail/posix_file.hpp>
+#include <skyvol/detail/record.hpp>
+#include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
-#include <skyvol/store/detail/local_files.hpp>
-#include <skyvol/store/detail/posix_file.hpp>
 #include <skyvol/store/object_info.hpp>
 
 #include <algorithm>
@@ -101,19 +102,14 @@ public:
     /// Makes entry `e` (whose data file is written and fsynced) durable and pending. Returns how
     /// many older entries it superseded (0 or 1).
     std::size_t commit(entry e, std::error_code& ec) {
-        std::string text = "v=1\n";
-        auto field = [&text](std::string_view name, std::string_view value) {
-            stored_attributes::escape(text, name);
-            text += '=';
-            stored_attributes::escape(text, value);
-            text += '\n';
-        };
-        field("key", e.key);
-        field("path", e.path);
-        field("ct", e.options.content_type);
-        field("size", std::to_string(e.size));
+        record_writer record;
+        record.field("key", e.key);
+        record.field("path", e.path);
+        record.field("ct", e.options.content_type);
+        record.field("size", std::to_string(e.size));
         for (const auto& [name, value] : e.options.metadata)
-            field("m." + name, value);
+            record.field("m." + name, value);
+        const std::string& text = record.text();
         const auto final_path = entry_path(e.seq);
         const auto tmp_path = dir_ / (std::to_string(e.seq) + ".entry.tmp");
         unique_fd fd(::open(tmp_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600));
@@ -132,10 +128,13 @@ public:
         return superseded;
     }
 
-    /// The uploader starts on entry `seq`: no rewrite may supersede it now.
-    void begin_upload(std::uint64_t seq) {
+    /// The uploader starts on entry `seq`: no rewrite may supersede it now. False if a rewrite
+    /// already did (between the uploader's look at the front and this call).
+    bool begin_upload(std::uint64_t seq) {
         std::lock_guard lock(mutex_);
+        if (!pending_.count(seq)) return false;
         uploading_ = seq;
+        return true;
     }
 
     /// The oldest pending entry, if any.
@@ -161,7 +160,8 @@ public:
         for (auto it = pending_.rbegin(); it != pending_.rend(); ++it)
             if (it->second.path == path) {
                 unique_fd fd(::open(data_path(it->first).c_str(), O_RDONLY | O_CLOEXEC));
-                if (!fd) return std::nullopt; // removed behind our back: read the bucket
+                if (!fd && errno == ENOENT) return std::nullopt; // removed behind our back
+                if (!fd) fail(last_error());
                 return std::pair(it->second, std::move(fd));
             }
         return std::nullopt;
@@ -235,31 +235,21 @@ private:
         for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
             text.append(buf, n);
         std::fclose(f);
-        if (!text.starts_with("v=1\n")) return false;
         e.seq = seq;
-        std::size_t pos = 4;
-        while (pos < text.size()) {
-            const auto eol = text.find('\n', pos);
-            if (eol == std::string::npos) return false;
-            const std::string_view line(text.data() + pos, eol - pos);
-            pos = eol + 1;
-            const auto eq = line.find('=');
-            std::string name, value;
-            if (eq == std::string_view::npos ||
-                !stored_attributes::unescape(line.substr(0, eq), name) ||
-                !stored_attributes::unescape(line.substr(eq + 1), value))
-                return false;
-            if (name == "key")
-                e.key = value;
-            else if (name == "path")
-                e.path = value;
-            else if (name == "ct")
-                e.options.content_type = value;
-            else if (name == "size")
-                e.size = std::strtoull(value.c_str(), nullptr, 10);
-            else if (name.starts_with("m."))
-                e.options.metadata[name.substr(2)] = value;
-        }
+        const bool ours =
+            read_record(text, [&e](const std::string& name, const std::string& value) {
+                if (name == "key")
+                    e.key = value;
+                else if (name == "path")
+                    e.path = value;
+                else if (name == "ct")
+                    e.options.content_type = value;
+                else if (name == "size")
+                    e.size = std::strtoull(value.c_str(), nullptr, 10);
+                else if (name.starts_with("m."))
+                    e.options.metadata[name.substr(2)] = value;
+            });
+        if (!ours) return false;
         return !e.key.empty() && std::filesystem::exists(data_path(seq));
     }
 

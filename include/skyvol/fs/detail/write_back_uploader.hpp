@@ -105,7 +105,8 @@ public:
             std::lock_guard lock(mutex_);
             waiters_.push_back(signal);
             failure_.reset();  // a new flush tries again,
-            retry_at_.reset(); // at once
+            retry_at_.reset(); // at once,
+            attempts_ = 0;     // as many times as the first
         }
         struct done_waiting {
             write_back_uploader& u;
@@ -147,7 +148,6 @@ private:
 
     static boost::asio::awaitable<void> run(std::shared_ptr<write_back_uploader> self) {
         boost::asio::steady_timer timer(self->executor_);
-        int attempts = 0; // failures of the entry at the front, in a row
         while (!self->stopping_) {
             std::exception_ptr failure;
             std::optional<write_back_journal::entry> next;
@@ -160,7 +160,6 @@ private:
                     retry_at = self->retry_at_;
                 }
                 if (!next) {
-                    attempts = 0;
                     co_await self->wait(timer, now + std::chrono::hours(1));
                     continue;
                 }
@@ -173,27 +172,27 @@ private:
                     co_await self->wait(timer, *retry_at);
                     continue;
                 }
-                co_await self->upload(*next);
-                attempts = 0;
+                if (!co_await self->upload(*next)) continue; // superseded meanwhile
                 {
                     std::lock_guard lock(self->mutex_);
                     self->retry_at_.reset();
+                    self->attempts_ = 0;
                 }
                 ++self->uploaded_;
-                if (self->on_uploaded_) self->on_uploaded_(next->path);
                 self->notify_waiters();
                 continue;
             } catch (...) {
                 failure = std::current_exception();
             }
             // Not in the handler: a coroutine cannot suspend inside a catch block.
-            self->failed(failure, next ? next->key : std::string(), ++attempts);
+            self->failed(failure, next ? next->seq : 0, next ? next->key : std::string());
         }
     }
 
-    /// Uploads one entry and forgets it; throws what went wrong.
-    boost::asio::awaitable<void> upload(const write_back_journal::entry& e) {
-        journal_.begin_upload(e.seq);
+    /// Uploads one entry and forgets it; false if a rewrite superseded it before it started.
+    /// Throws what went wrong.
+    boost::asio::awaitable<bool> upload(const write_back_journal::entry& e) {
+        if (!journal_.begin_upload(e.seq)) co_return false;
         bool uploaded = false;
         struct end_upload_on_exit {
             write_back_journal& journal;
@@ -207,14 +206,25 @@ private:
         if (!fd) fail(last_error());
         co_await upload_from_file(store_, e.key, fd.get(), e.size, e.options, settings_.shape);
         uploaded = true;
+        // Before the entry leaves the journal, so a flush that returns finds no stale status.
+        if (on_uploaded_) on_uploaded_(e.path);
         if (const std::error_code ec = journal_.end_upload(e.seq, true))
             throw std::filesystem::filesystem_error("cannot forget an uploaded journal entry",
                                                     journal_.entry_path(e.seq), ec);
+        co_return true;
     }
 
-    /// Logs and counts a failed attempt; after `attempts` in a row, flush reports it.
-    void failed(std::exception_ptr failure, const std::string& key, int attempts) {
+    /// Logs and counts a failed attempt of entry `seq`; once it has failed `attempts` times in a
+    /// row (since the last flush began), flush reports it.
+    void failed(std::exception_ptr failure, std::uint64_t seq, const std::string& key) {
         ++failed_attempts_;
+        int attempts = 0;
+        {
+            std::lock_guard lock(mutex_);
+            if (attempts_seq_ != seq) attempts_ = 0; // another entry is at the front now
+            attempts_seq_ = seq;
+            attempts = ++attempts_;
+        }
         std::error_code ec;
         std::string what;
         try {
@@ -288,6 +298,8 @@ private:
     std::list<std::shared_ptr<channel>> waiters_;                    ///< one per running flush
     std::optional<std::pair<std::error_code, std::string>> failure_; ///< code and key
     std::optional<std::chrono::steady_clock::time_point> retry_at_;
+    int attempts_ = 0; ///< failures in a row of entry attempts_seq_
+    std::uint64_t attempts_seq_ = 0;
 };
 
 } // namespace skyvol::detail

@@ -7,9 +7,9 @@
 
 #include <skyvol/error.hpp>
 #include <skyvol/http/detail/connection.hpp>
-#include <skyvol/http/detail/options.hpp>
 #include <skyvol/http/detail/tls.hpp>
 #include <skyvol/http/message.hpp>
+#include <skyvol/http/options.hpp>
 #include <skyvol/http/url.hpp>
 #include <skyvol/version.hpp>
 

@@ -8,8 +8,8 @@
 
 #include <skyvol/error.hpp>
 #include <skyvol/http/detail/connection.hpp>
-#include <skyvol/http/detail/options.hpp>
 #include <skyvol/http/detail/tls.hpp>
+#include <skyvol/http/options.hpp>
 #include <skyvol/log.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>

@@ -8,10 +8,10 @@
 #include <skyvol/error.hpp>
 #include <skyvol/http/detail/connection.hpp>
 #include <skyvol/http/detail/exchange.hpp>
-#include <skyvol/http/detail/options.hpp>
 #include <skyvol/http/detail/pool.hpp>
 #include <skyvol/http/detail/tls.hpp>
 #include <skyvol/http/message.hpp>
+#include <skyvol/http/options.hpp>
 #include <skyvol/http/url.hpp>
 #include <skyvol/log.hpp>
 

@@ -6,7 +6,7 @@
 /// host-name check whose failure OpenSSL reports like any other verification error.
 
 #include <skyvol/error.hpp>
-#include <skyvol/http/detail/options.hpp>
+#include <skyvol/http/options.hpp>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>

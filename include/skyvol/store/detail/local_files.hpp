@@ -12,11 +12,12 @@
 /// file, so a put is atomic with its metadata. `ROOT/.skyvol.sys/` holds temp files and
 /// multipart uploads and is not part of the bucket.
 
+#include <skyvol/detail/md5.hpp>
+#include <skyvol/detail/posix_file.hpp>
+#include <skyvol/detail/record.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/store/detail/list_builder.hpp>
-#include <skyvol/store/detail/md5.hpp>
 #include <skyvol/store/detail/metadata.hpp>
-#include <skyvol/store/detail/posix_file.hpp>
 #include <skyvol/store/key.hpp>
 #include <skyvol/store/object_info.hpp>
 
@@ -76,37 +77,20 @@ struct stored_attributes {
     user_metadata metadata;
 
     std::string encode() const {
-        std::string out = "v=1\n";
-        auto field = [&out](std::string_view name, std::string_view value) {
-            escape(out, name);
-            out += '=';
-            escape(out, value);
-            out += '\n';
-        };
-        field("ct", content_type);
-        field("etag", etag);
-        field("size", std::to_string(size));
-        field("mtime", std::to_string(mtime_ns));
-        if (marker) field("marker", "1");
+        record_writer out;
+        out.field("ct", content_type);
+        out.field("etag", etag);
+        out.field("size", std::to_string(size));
+        out.field("mtime", std::to_string(mtime_ns));
+        if (marker) out.field("marker", "1");
         for (const auto& [name, value] : metadata)
-            field("m." + name, value);
-        return out;
+            out.field("m." + name, value);
+        return out.text();
     }
 
     /// False if `text` is not ours; the caller then treats the object as having no metadata.
     bool decode(std::string_view text) {
-        if (!text.starts_with("v=1\n")) return false;
-        text.remove_prefix(4);
-        while (!text.empty()) {
-            const auto eol = text.find('\n');
-            if (eol == std::string_view::npos) return false;
-            const std::string_view line = text.substr(0, eol);
-            text.remove_prefix(eol + 1);
-            const auto eq = line.find('=');
-            if (eq == std::string_view::npos) return false;
-            std::string name, value;
-            if (!unescape(line.substr(0, eq), name) || !unescape(line.substr(eq + 1), value))
-                return false;
+        return read_record(text, [this](const std::string& name, const std::string& value) {
             if (name == "ct")
                 content_type = value;
             else if (name == "etag")
@@ -119,40 +103,7 @@ struct stored_attributes {
                 marker = value == "1";
             else if (name.starts_with("m."))
                 metadata.emplace(name.substr(2), value);
-        }
-        return true;
-    }
-
-    /// Appends `text` with '%', '=', CR and LF percent-escaped.
-    static void escape(std::string& out, std::string_view text) {
-        static constexpr char hex[] = "0123456789ABCDEF";
-        for (char c : text) {
-            if (c == '%' || c == '=' || c == '\n' || c == '\r') {
-                out += '%';
-                out += hex[static_cast<unsigned char>(c) >> 4];
-                out += hex[static_cast<unsigned char>(c) & 0xF];
-            } else {
-                out += c;
-            }
-        }
-    }
-    /// Reverses `escape`; false on a malformed escape.
-    static bool unescape(std::string_view text, std::string& out) {
-        for (std::size_t i = 0; i < text.size(); ++i) {
-            if (text[i] != '%') {
-                out += text[i];
-                continue;
-            }
-            auto nib = [](char c) {
-                return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            };
-            if (i + 2 >= text.size()) return false;
-            const int hi = nib(text[i + 1]), lo = nib(text[i + 2]);
-            if (hi < 0 || lo < 0) return false;
-            out += static_cast<char>(hi << 4 | lo);
-            i += 2;
-        }
-        return true;
+        });
     }
 };
 

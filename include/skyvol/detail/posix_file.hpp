@@ -1,9 +1,9 @@
-#ifndef SKYVOL_STORE_DETAIL_POSIX_FILE_HPP
-#define SKYVOL_STORE_DETAIL_POSIX_FILE_HPP
+#ifndef SKYVOL_DETAIL_POSIX_FILE_HPP
+#define SKYVOL_DETAIL_POSIX_FILE_HPP
 
 /// @file
-/// Small POSIX helpers for the local store: an owning file descriptor, errno to skyvol codes,
-/// and full-length read/write loops that survive EINTR and short transfers.
+/// Small POSIX helpers for every layer that touches local files: an owning file descriptor, errno
+/// to skyvol codes, and full-length read/write loops that survive EINTR and short transfers.
 
 #include <skyvol/error.hpp>
 

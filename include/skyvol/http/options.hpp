@@ -1,9 +1,9 @@
-#ifndef SKYVOL_HTTP_DETAIL_OPTIONS_HPP
-#define SKYVOL_HTTP_DETAIL_OPTIONS_HPP
+#ifndef SKYVOL_HTTP_OPTIONS_HPP
+#define SKYVOL_HTTP_OPTIONS_HPP
 
 /// @file
-/// client_options lives here so that the client's detail headers can use it; users get it from
-/// <skyvol/http/client.hpp>.
+/// `client_options`: what an HTTP client can be told (timeouts, retries, TLS, pool sizes). Its
+/// own header, so that the client's detail headers and the stores' options can name it.
 
 #include <skyvol/http/message.hpp>
 #include <skyvol/log.hpp>

@@ -1,5 +1,5 @@
-#ifndef SKYVOL_STORE_DETAIL_MD5_HPP
-#define SKYVOL_STORE_DETAIL_MD5_HPP
+#ifndef SKYVOL_DETAIL_MD5_HPP
+#define SKYVOL_DETAIL_MD5_HPP
 
 /// @file
 /// MD5 through OpenSSL's EVP interface, for S3-style ETags computed by the embedded stores.

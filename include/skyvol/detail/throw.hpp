@@ -1,0 +1,33 @@
+#ifndef SKYVOL_DETAIL_THROW_HPP
+#define SKYVOL_DETAIL_THROW_HPP
+
+/// @file
+/// How coroutines inside skyvol report errors: `co_await op(..., as_result)` gives the error
+/// code with the results, `throw_on`/`fail` throw it, and the API's edge (detail/run.hpp) turns
+/// the exception back into the code. One exception type for all of it, so that the edge and the
+/// write-back uploader can tell a store's or the system's error from anything unexpected.
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <system_error>
+
+namespace skyvol::detail {
+
+inline constexpr auto as_result = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+/// Throws a system_error for `ec` (caught and turned back into a code at the API's edge).
+[[noreturn]] inline void fail(std::error_code ec) {
+    throw boost::system::system_error(ec);
+}
+
+/// Throws the error as Asio does, so callers can co_await without checking each step.
+inline void throw_on(const boost::system::error_code& ec) {
+    if (ec) throw boost::system::system_error(ec);
+}
+
+} // namespace skyvol::detail
+
+#endif
