@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -269,6 +270,50 @@ TEST_CASE("write-back: a rewrite supersedes its pending version, never another f
     v.flush();
     CHECK(store.requests().writes() == 5);
     CHECK(object_text(store, "log.txt") == "01");
+}
+
+TEST_CASE("write-back: a file uploaded while its directory is listed is listed",
+          "[volume][write-back]") {
+    // The uploader may put a file and forget its journal entry between the listing's pages:
+    // the listing must still find it, in the bucket or in the journal. The root holds more than
+    // a page of objects that sort after "a", and the second page waits for the upload of "a".
+    std::atomic<int> root_lists{0};
+    std::atomic<bool> uploaded_meanwhile{false};
+    std::function<std::size_t()> pending = [] { return std::size_t{1}; };
+    std::mutex pending_mutex; // guards `pending`, set once the volume exists
+    memory_store_options mo;
+    mo.fault = [&](std::string_view op, std::string_view prefix) -> std::error_code {
+        if (op != "list" || !prefix.empty() || ++root_lists != 2) return {};
+        for (int i = 0; i < 1000; ++i) {
+            {
+                std::lock_guard lock(pending_mutex);
+                if (pending() == 0) {
+                    uploaded_meanwhile = true;
+                    break;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return {};
+    };
+    memory_store store(mo);
+    for (int i = 0; i < 1001; ++i)
+        put_object(store, "z" + std::to_string(1000 + i), "listed before a is uploaded");
+    temp_dir cache;
+    volume_options o;
+    o.cache_dir = cache.path();
+    o.write_back_delay = std::chrono::milliseconds(100); // pending when the listing starts
+    volume<memory_store, mode::write_back> v(store, o);
+    {
+        std::lock_guard lock(pending_mutex);
+        pending = [&v] { return v.pending_uploads(); };
+    }
+    v.write_file("a", "closed before the listing");
+    const auto entries = names(v.directory(""));
+    CHECK(uploaded_meanwhile);
+    REQUIRE(entries.size() == 1002);
+    CHECK(entries.front() == "a");
+    CHECK(object_text(store, "a") == "closed before the listing");
 }
 
 namespace {

@@ -154,14 +154,18 @@ public:
         if (!st.exists()) fail(errc::not_found);
         if (!st.is_directory()) fail(errc::not_a_directory);
 
+        // Files open for writing, then closed files not uploaded yet, over what the bucket has.
+        // Taken in that order, before the bucket is asked: a file moves from staging to the
+        // journal to the bucket, so one that moves on meanwhile is in the snapshot before it.
+        auto open_files = staging_->children_of(dir);
+        auto pending_files = commits_->children_of(dir);
         store_listing listing = co_await names_->list(dir);
-        // Closed files not uploaded yet, then files open for writing, over what the bucket has.
-        for (auto& [p, e] : commits_->children_of(dir)) {
+        for (auto& [p, e] : pending_files) {
             listing.entries.insert_or_assign(std::string(name_of(p)),
                                              directory_entry(p, pending_status(e)));
             listing.incomplete.erase(std::string(name_of(p)));
         }
-        for (auto& [p, open_status] : staging_->children_of(dir))
+        for (auto& [p, open_status] : open_files)
             listing.entries.try_emplace(std::string(name_of(p)), p, open_status);
         co_return co_await names_->finish(dir, std::move(listing), detail);
     }
