@@ -4,6 +4,7 @@
 // exerciser checked against a model after every step.
 
 #include "support/mounts.hpp"
+#include "support/scale.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 #include "support/tree_model.hpp"
@@ -443,14 +444,13 @@ void exercise_mount(const std::string& mode, unsigned seed, int operations,
 
 } // namespace
 
-TEST_CASE("fuse: 10000 random operations through a write-through mount match the model",
+TEST_CASE("fuse: random operations through a write-through mount match the model",
           "[fuse][model]") {
-    exercise_mount("mount", 21, 10'000, "local");
+    exercise_mount("mount", 21, random_operations_count(10'000), "local");
 }
 
-TEST_CASE("fuse: 10000 random operations through a write-back mount match the model",
-          "[fuse][model]") {
-    exercise_mount("mount-cached", 22, 10'000, "local");
+TEST_CASE("fuse: random operations through a write-back mount match the model", "[fuse][model]") {
+    exercise_mount("mount-cached", 22, random_operations_count(10'000), "local");
 }
 
 TEST_CASE("fuse: a 1000-file tree and POSIX operations through a write-through mount", "[fuse]") {
@@ -471,9 +471,9 @@ TEST_CASE("fuse on s3: a 1000-file tree and POSIX operations through a write-bac
     tree_round_trip("mount-cached", "s3");
 }
 
-TEST_CASE("fuse on s3: 10000 random operations through a write-back mount match the model",
+TEST_CASE("fuse on s3: random operations through a write-back mount match the model",
           "[fuse][model][s3]") {
-    exercise_mount("mount-cached", 32, 10'000, "s3");
+    exercise_mount("mount-cached", 32, random_operations_count(10'000), "s3");
 }
 
 TEST_CASE("fuse: read-only and copy mounts refuse every change with EROFS", "[fuse]") {

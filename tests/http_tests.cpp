@@ -457,7 +457,7 @@ TEST_CASE("http max_retry_time bounds the retries", "[http]") {
     const http::response r = run_on(io, c.send(server.url(), make_request(verb::get, "/k")));
     const auto took = std::chrono::steady_clock::now() - start;
     CHECK(r.status == 500);
-    CHECK(took < std::chrono::milliseconds(1500));
+    CHECK(took < std::chrono::seconds(3)); // 1000 attempts would take 30 s
     CHECK(server.requests() >= 2);
     CHECK(server.requests() < 100);
 }
@@ -554,7 +554,9 @@ TEST_CASE("http connect timeout gives timed_out", "[http]") {
     CHECK(f.code == errc::timed_out);
     CHECK(f.what.find(mentions) != std::string::npos);
     CHECK(took >= std::chrono::milliseconds(250));
-    CHECK(took < std::chrono::milliseconds(900));
+    // Far below what the kernel's SYN retries (minutes) or a TLS peer that never answers would
+    // take, and loose enough for a loaded machine under a sanitizer.
+    CHECK(took < std::chrono::seconds(3));
     for (int fd : fillers)
         ::close(fd);
 }

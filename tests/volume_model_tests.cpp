@@ -1,6 +1,7 @@
 // Randomised operation sequences on writable volumes, checked after every step against an
 // in-memory model of a POSIX-like tree; at the end the bucket itself must hold the model's tree.
 
+#include "support/scale.hpp"
 #include "support/temp_dir.hpp"
 #include "support/tree_model.hpp"
 
@@ -151,13 +152,15 @@ void run_model(Store store, Store reopened, const std::filesystem::path& cache, 
 TEST_CASE("volume model: write_through on the memory store", "[volume][model]") {
     temp_dir cache;
     memory_store store;
-    run_model<memory_store, mode::write_through>(store, store, cache.path(), 1, 10'000);
+    run_model<memory_store, mode::write_through>(store, store, cache.path(), 1,
+                                                 random_operations_count(10'000));
 }
 
 TEST_CASE("volume model: write_back on the memory store", "[volume][model]") {
     temp_dir cache;
     memory_store store;
-    run_model<memory_store, mode::write_back>(store, store, cache.path(), 2, 10'000);
+    run_model<memory_store, mode::write_back>(store, store, cache.path(), 2,
+                                              random_operations_count(10'000));
 }
 
 TEST_CASE("volume model: write_through on the local store", "[volume][model]") {
@@ -166,7 +169,8 @@ TEST_CASE("volume model: write_through on the local store", "[volume][model]") {
     scratch.durable = false;
     local_store store(dir.path() / "bucket", scratch);
     run_model<local_store, mode::write_through>(store, local_store(dir.path() / "bucket"),
-                                                dir.path() / "cache", 3, 10'000);
+                                                dir.path() / "cache", 3,
+                                                random_operations_count(10'000));
 }
 
 TEST_CASE("volume model: write_back on the local store", "[volume][model]") {
@@ -175,7 +179,8 @@ TEST_CASE("volume model: write_back on the local store", "[volume][model]") {
     scratch.durable = false;
     local_store store(dir.path() / "bucket", scratch);
     run_model<local_store, mode::write_back>(store, local_store(dir.path() / "bucket"),
-                                             dir.path() / "cache", 4, 10'000);
+                                             dir.path() / "cache", 4,
+                                             random_operations_count(10'000));
 }
 
 } // namespace skyvol::test

@@ -575,13 +575,14 @@ TEST_CASE("volume: listings for readdir need no HEAD, and stats of listed entrie
 
 namespace {
 
-/// An object that read-ahead fetches from, recording each ranged GET. Fetches take a millisecond
+/// An object that read-ahead fetches from, recording each ranged GET. Fetches take `latency`
 /// so that several can be in flight; `fail_at` makes the GET starting there fail once.
 struct recorded_object {
     std::string data;
     std::vector<std::pair<std::uint64_t, std::size_t>> gets;
     int in_flight = 0, most_in_flight = 0;
     std::optional<std::uint64_t> fail_at;
+    std::chrono::milliseconds latency{1};
 
     detail::read_ahead::fetch_function fetch() {
         return [this](std::uint64_t offset, boost::asio::mutable_buffer buffer) {
@@ -603,8 +604,7 @@ struct recorded_object {
                                             boost::asio::mutable_buffer buffer) {
         gets.emplace_back(offset, buffer.size());
         most_in_flight = std::max(most_in_flight, ++in_flight);
-        boost::asio::steady_timer delay(co_await boost::asio::this_coro::executor,
-                                        std::chrono::milliseconds(1));
+        boost::asio::steady_timer delay(co_await boost::asio::this_coro::executor, latency);
         co_await delay.async_wait(boost::asio::use_awaitable);
         --in_flight;
         if (fail_at == offset) {
@@ -623,6 +623,9 @@ struct recorded_object {
 TEST_CASE("read-ahead: a sequential reader gets growing parallel ranges", "[read-ahead]") {
     recorded_object object;
     object.data = pattern(40u << 20, 7);
+    // Long enough that the ranges started together are still in flight when the last starts,
+    // even on a loaded machine under a sanitizer (1 ms was not, once).
+    object.latency = std::chrono::milliseconds(25);
     auto budget = std::make_shared<detail::read_ahead_budget>(64u << 20);
     run_async([&]() -> boost::asio::awaitable<void> {
         const auto ex = co_await boost::asio::this_coro::executor;

@@ -271,7 +271,11 @@ private:
     auto run(CompletionToken&& token, Work work) {
         return detail::async_offload<Signature>(
             pool_->get_executor(), executor_, std::forward<CompletionToken>(token),
-            [files = files_, work = std::move(work)]() mutable { return work(*files); });
+            // The operation holds the pool: it may be posted to after the last store copy went
+            // (a deferred initiation), and must find the pool's threads still there.
+            [files = files_, pool = pool_, work = std::move(work)]() mutable {
+                return work(*files);
+            });
     }
 
     std::string root_name_;
