@@ -16,7 +16,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -279,22 +278,19 @@ TEST_CASE("write-back: a file uploaded while its directory is listed is listed",
     // The uploader may put a file and forget its journal entry between the listing's pages:
     // the listing must still find it, in the bucket or in the journal. The root holds more than
     // a page of objects that sort after "a", and the second page waits for the upload of "a".
+    using volume_type = volume<memory_store, mode::write_back>;
     std::atomic<int> root_lists{0};
     std::atomic<bool> uploaded_meanwhile{false};
-    std::function<std::size_t()> pending = [] { return std::size_t{1}; };
-    std::mutex pending_mutex; // guards `pending`, set once the volume exists
+    std::atomic<const volume_type*> watched{nullptr}; // set once the volume exists
     memory_store_options mo;
     mo.fault = [&](std::string_view op, std::string_view prefix) -> std::error_code {
         if (op != "list" || !prefix.empty() || ++root_lists != 2) return {};
-        for (int i = 0; i < 1000; ++i) {
-            {
-                std::lock_guard lock(pending_mutex);
-                if (pending() == 0) {
-                    uploaded_meanwhile = true;
-                    break;
-                }
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        for (int i = 0; i < 1000 && !uploaded_meanwhile; ++i) {
+            const volume_type* v = watched;
+            if (v && v->pending_uploads() == 0)
+                uploaded_meanwhile = true;
+            else
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         return {};
     };
@@ -305,11 +301,8 @@ TEST_CASE("write-back: a file uploaded while its directory is listed is listed",
     volume_options o;
     o.cache_dir = cache.path();
     o.write_back_delay = std::chrono::milliseconds(100); // pending when the listing starts
-    volume<memory_store, mode::write_back> v(store, o);
-    {
-        std::lock_guard lock(pending_mutex);
-        pending = [&v] { return v.pending_uploads(); };
-    }
+    volume_type v(store, o);
+    watched = &v;
     v.write_file("a", "closed before the listing");
     const auto entries = names(v.directory(""));
     CHECK(uploaded_meanwhile);

@@ -112,7 +112,7 @@ public:
     /// The status of `path`; `file_type::not_found` if nothing is there. Symlinks are not
     /// followed.
     boost::asio::awaitable<file_status> stat(std::string path) {
-        if (path.empty()) co_return new_status(file_type::directory);
+        if (path.empty()) co_return layout_.new_status(file_type::directory);
         if (auto open = staging_->status_of(path)) co_return *open;
         if (auto pending = commits_->latest_for(path)) co_return pending_status(*pending);
         co_return co_await names_->lookup(std::move(path));
@@ -234,7 +234,7 @@ public:
         if (existing.exists() && exclusive) fail(errc::already_exists);
         if (!existing.exists() && !create) fail(errc::not_found);
 
-        file_status st = existing.exists() ? existing : new_status(file_type::regular);
+        file_status st = existing.exists() ? existing : layout_.new_status(file_type::regular);
         if (!existing.exists() && permissions) st.permissions = *permissions & 07777;
         auto staged = staging_->create(path, std::move(st), !existing.exists());
         std::uint64_t size = 0;
@@ -373,7 +373,7 @@ public:
             co_await make_directory(std::string(parent_of(path)), true, permissions);
         else
             co_await require_parent_directory(path);
-        file_status st = new_status(file_type::directory);
+        file_status st = layout_.new_status(file_type::directory);
         if (permissions) st.permissions = *permissions & 07777;
         put_options put;
         put.content_type = "application/x-directory";
@@ -390,7 +390,7 @@ public:
         co_await require_parent_directory(link);
         const file_status existing = co_await stat(link);
         if (existing.exists()) fail(errc::already_exists);
-        file_status st = new_status(file_type::symlink);
+        file_status st = layout_.new_status(file_type::symlink);
         st.permissions = 0777;
         st.size = target.size();
         put_options put;
@@ -409,7 +409,7 @@ public:
         const file_status st = co_await stat(path);
         if (!st.exists()) fail(errc::not_found);
         if (st.is_directory()) {
-            const list_page page = co_await peek_below(path);
+            const list_page page = co_await names_->peek_below(path);
             const std::string marker_key = dir_key_of(path);
             for (const auto& o : page.objects)
                 if (o.key != marker_key) fail(errc::not_empty);
@@ -548,12 +548,6 @@ private:
             out = join_path(out, p);
         return normalize_path(out, ec);
     }
-
-    boost::asio::awaitable<list_page> peek_below(const std::string& path) {
-        co_return co_await names_->peek_below(path);
-    }
-
-    file_status new_status(file_type type) const { return layout_.new_status(type); }
 
     file_status pending_status(const write_back_journal::entry& e) const {
         object_info info;
