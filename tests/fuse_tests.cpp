@@ -8,10 +8,12 @@
 #include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 #include "support/tree_model.hpp"
+#include "support/volume_fixtures.hpp"
 
 #include <skyvol/fuse/mount.hpp>
 #include <skyvol/mount.hpp>
 #include <skyvol/store/local_store.hpp>
+#include <skyvol/store/memory_store.hpp>
 #include <skyvol/store/s3_store.hpp>
 #include <skyvol/volume.hpp>
 
@@ -26,10 +28,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <future>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -807,6 +811,51 @@ TEST_CASE("fuse: a spec file mounts several volumes, or nothing if an entry is w
     CHECK(run(skyvol_tool() + " unmount " + quoted(dir.path() / "m1")).status == 0);
     CHECK(run(skyvol_tool() + " unmount " + quoted(dir.path() / "m2")).status == 0);
     CHECK(slurp(dir.path() / "out/result.txt") == "ok");
+}
+
+TEST_CASE("fuse: a mount whose kernel connection is aborted waits for the bucket's answers",
+          "[fuse]") {
+    // `umount -f` aborts the connection: the request loop ends at once, while the volume still
+    // works on a read. Its completion replies through the session and recycles its buffer into
+    // the file system, so the unmount must wait for it (it used to free both first).
+    temp_dir dir("skyvol-fuse");
+    const fs::path at = dir.path() / "mnt";
+    fs::create_directories(at);
+    std::promise<void> get_started, answer;
+    std::shared_future<void> answered = answer.get_future().share();
+    std::atomic<bool> held{false};
+    memory_store_options so;
+    so.fault = [&](std::string_view op, std::string_view key) -> std::error_code {
+        if (op == "get" && key == "slow.bin" && !held.exchange(true)) {
+            get_started.set_value();
+            answered.wait();
+        }
+        return {};
+    };
+    memory_store store(so);
+    put_object(store, "slow.bin", std::string(300000, 's'));
+    volume<memory_store, mode::read_only> vol{store};
+    auto m = fuse::mount(vol, at.string());
+
+    auto reader = std::async(std::launch::async, [&] {
+        std::ifstream in(at / "slow.bin", std::ios::binary);
+        char c = 0;
+        in.read(&c, 1);
+        return in.good();
+    });
+    REQUIRE(get_started.get_future().wait_for(std::chrono::seconds(20)) ==
+            std::future_status::ready);
+    ::umount2(at.c_str(), MNT_FORCE); // EBUSY while the reader holds the file; aborted anyway
+    CHECK_FALSE(reader.get());        // the kernel answered the reader itself (ECONNABORTED)
+
+    auto unmounting = std::async(std::launch::async, [&] { m.unmount(); });
+    CHECK(unmounting.wait_for(std::chrono::milliseconds(500)) == std::future_status::timeout);
+    answer.set_value();
+    REQUIRE(unmounting.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+    unmounting.get();
+    CHECK_FALSE(m.mounted());
+    CHECK_FALSE(is_mounted(at)); // libfuse alone would leave the aborted mount in place
+    if (is_mounted(at)) ::umount2(at.c_str(), MNT_DETACH);
 }
 
 TEST_CASE("fuse: the library's RAII mount flushes and unmounts when it goes", "[fuse]") {

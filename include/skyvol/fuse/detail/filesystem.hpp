@@ -13,6 +13,7 @@
 #include <skyvol/fs/path.hpp>
 #include <skyvol/fs/status.hpp>
 #include <skyvol/fuse/detail/fuse_api.hpp>
+#include <skyvol/fuse/detail/in_flight.hpp>
 #include <skyvol/fuse/detail/inode_table.hpp>
 #include <skyvol/fuse/options.hpp>
 #include <skyvol/mode.hpp>
@@ -42,6 +43,13 @@ public:
     virtual void flush(std::error_code& ec) = 0;
     virtual const fuse_lowlevel_ops& operations() const = 0;
     virtual bool read_only() const = 0;
+    /// Returns once every request's completion has finished (the session calls it after its
+    /// loop ended, before it destroys the session and this file system).
+    void wait_for_completions() { completions_.wait_until_none(); }
+
+protected:
+    /// Every handler given to the volume goes through `completions_.track`.
+    in_flight_completions completions_;
 };
 
 /// A file opened by the kernel: `fuse_file_info::fh` points to one.
@@ -178,6 +186,11 @@ private:
     }
 
     static filesystem& as(void* self) { return *static_cast<filesystem*>(self); }
+    /// A completion the session waits for before it goes (see in_flight.hpp).
+    template <class Handler>
+    auto tracked(Handler handler) {
+        return completions_.track(std::move(handler));
+    }
     static filesystem& of(fuse_req_t req) { return as(fuse_req_userdata(req)); }
     static open_file* handle(fuse_file_info* fi) {
         return reinterpret_cast<open_file*>(static_cast<std::uintptr_t>(fi->fh));
@@ -242,12 +255,12 @@ private:
 
     /// Replies to lookup/mkdir/symlink/mknod with what is at `path` now.
     void reply_entry(fuse_req_t req, const std::string& path) {
-        volume_.async_status(path, [this, req, path](error_code ec, file_status st) {
-            if (ec) return reply_error(req, ec);
-            if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
-            const fuse_entry_param e = entry_of(inodes_.remember(path), st);
-            if (fuse_reply_entry(req, &e) != 0) inodes_.forget(e.ino, 1);
-        });
+        volume_.async_status(path, tracked([this, req, path](error_code ec, file_status st) {
+                                 if (ec) return reply_error(req, ec);
+                                 if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
+                                 const fuse_entry_param e = entry_of(inodes_.remember(path), st);
+                                 if (fuse_reply_entry(req, &e) != 0) inodes_.forget(e.ino, 1);
+                             }));
     }
 
     /// The path of `name` in directory `parent`; false after replying with the error.
@@ -275,12 +288,12 @@ private:
     void getattr(fuse_req_t req, fuse_ino_t ino) {
         std::string path;
         if (!path_of(req, ino, path)) return;
-        volume_.async_status(path, [this, req, ino](error_code ec, file_status st) {
-            if (ec) return reply_error(req, ec);
-            if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
-            const struct stat s = to_stat(ino, st);
-            fuse_reply_attr(req, &s, options_.attribute_timeout.count());
-        });
+        volume_.async_status(path, tracked([this, req, ino](error_code ec, file_status st) {
+                                 if (ec) return reply_error(req, ec);
+                                 if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
+                                 const struct stat s = to_stat(ino, st);
+                                 fuse_reply_attr(req, &s, options_.attribute_timeout.count());
+                             }));
     }
 
     void setattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, int to_set,
@@ -289,11 +302,11 @@ private:
         if (!path_of(req, ino, path)) return;
         constexpr int changes = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
                                 FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW;
-        auto finish = [this, req, ino, path](error_code ec) {
+        auto finish = tracked([this, req, ino, path](error_code ec) {
             if (ec) return reply_error(req, ec);
             getattr(req, ino);
-        };
-        if (!(to_set & changes)) return finish({}); // atime only: not stored
+        });
+        if (!(to_set & changes)) return finish(error_code{}); // atime only: not stored
         if constexpr (!writable) {
             fuse_reply_err(req, EROFS);
         } else {
@@ -309,11 +322,12 @@ private:
                         std::chrono::seconds(attr.st_mtim.tv_sec) +
                         std::chrono::nanoseconds(attr.st_mtim.tv_nsec)));
             const bool has_change = (to_set & changes & ~FUSE_SET_ATTR_SIZE) != 0;
-            auto attributes = [this, path, change, has_change, finish](error_code ec) {
-                if (ec || !has_change) return finish(ec);
-                volume_.async_set_attributes(path, change, finish);
-            };
-            if (!(to_set & FUSE_SET_ATTR_SIZE)) return attributes({});
+            auto attributes =
+                tracked([this, path, change, has_change, finish](error_code ec) mutable {
+                    if (ec || !has_change) return finish(ec);
+                    volume_.async_set_attributes(path, change, finish);
+                });
+            if (!(to_set & FUSE_SET_ATTR_SIZE)) return attributes(error_code{});
             const auto size = static_cast<std::uint64_t>(attr.st_size);
             if (open_file* h = fi ? handle(fi) : nullptr; h && h->writable) {
                 std::unique_lock lock(h->mutex);
@@ -344,10 +358,10 @@ private:
     void readlink(fuse_req_t req, fuse_ino_t ino) {
         std::string path;
         if (!path_of(req, ino, path)) return;
-        volume_.async_read_symlink(path, [req](error_code ec, std::string target) {
-            if (ec) return reply_error(req, ec);
-            fuse_reply_readlink(req, target.c_str());
-        });
+        volume_.async_read_symlink(path, tracked([req](error_code ec, std::string target) {
+                                       if (ec) return reply_error(req, ec);
+                                       fuse_reply_readlink(req, target.c_str());
+                                   }));
     }
 
     void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
@@ -357,15 +371,16 @@ private:
             if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM); // no devices or fifos
             std::string path;
             if (!child_path(req, parent, name, path)) return;
-            volume_.async_open(path, open_mode::write_access | open_mode::exclusive,
-                               creation_mode(req, mode), [this, req, path](error_code ec, file f) {
-                                   if (ec) return reply_error(req, ec);
-                                   auto opened = std::make_shared<file>(std::move(f));
-                                   opened->async_close([this, req, path, opened](error_code cec) {
-                                       if (cec) return reply_error(req, cec);
-                                       reply_entry(req, path);
-                                   });
-                               });
+            volume_.async_open(
+                path, open_mode::write_access | open_mode::exclusive, creation_mode(req, mode),
+                tracked([this, req, path](error_code ec, file f) {
+                    if (ec) return reply_error(req, ec);
+                    auto opened = std::make_shared<file>(std::move(f));
+                    opened->async_close(tracked([this, req, path, opened](error_code cec) {
+                        if (cec) return reply_error(req, cec);
+                        reply_entry(req, path);
+                    }));
+                }));
         }
     }
 
@@ -376,10 +391,10 @@ private:
             std::string path;
             if (!child_path(req, parent, name, path)) return;
             volume_.async_create_directory(path, creation_mode(req, mode),
-                                           [this, req, path](error_code ec) {
+                                           tracked([this, req, path](error_code ec) {
                                                if (ec) return reply_error(req, ec);
                                                reply_entry(req, path);
-                                           });
+                                           }));
         }
     }
 
@@ -389,10 +404,10 @@ private:
         } else {
             std::string path;
             if (!child_path(req, parent, name, path)) return;
-            volume_.async_create_symlink(target, path, [this, req, path](error_code ec) {
-                if (ec) return reply_error(req, ec);
-                reply_entry(req, path);
-            });
+            volume_.async_create_symlink(target, path, tracked([this, req, path](error_code ec) {
+                                             if (ec) return reply_error(req, ec);
+                                             reply_entry(req, path);
+                                         }));
         }
     }
 
@@ -403,16 +418,17 @@ private:
         } else {
             std::string path;
             if (!child_path(req, parent, name, path)) return;
-            volume_.async_status(path, [this, req, path, directory](error_code ec, file_status st) {
-                if (ec) return reply_error(req, ec);
-                if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
-                if (st.is_directory() != directory)
-                    return (void)fuse_reply_err(req, directory ? ENOTDIR : EISDIR);
-                volume_.async_remove(path, [this, req, path](error_code rec) {
-                    if (!rec) inodes_.removed(path);
-                    reply_error(req, rec);
-                });
-            });
+            volume_.async_status(
+                path, tracked([this, req, path, directory](error_code ec, file_status st) {
+                    if (ec) return reply_error(req, ec);
+                    if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
+                    if (st.is_directory() != directory)
+                        return (void)fuse_reply_err(req, directory ? ENOTDIR : EISDIR);
+                    volume_.async_remove(path, tracked([this, req, path](error_code rec) {
+                                             if (!rec) inodes_.removed(path);
+                                             reply_error(req, rec);
+                                         }));
+                }));
         }
     }
 
@@ -428,16 +444,17 @@ private:
                 return;
             auto move = [this, req, from, to](error_code ec) {
                 if (ec) return reply_error(req, ec);
-                volume_.async_rename(from, to, [this, req, from, to](error_code rec) {
-                    if (!rec) inodes_.renamed(from, to);
-                    reply_error(req, rec);
-                });
+                volume_.async_rename(from, to, tracked([this, req, from, to](error_code rec) {
+                                         if (!rec) inodes_.renamed(from, to);
+                                         reply_error(req, rec);
+                                     }));
             };
             if (!(flags & RENAME_NOREPLACE)) return move({});
-            volume_.async_status(to, [req, move](error_code ec, file_status st) {
-                if (!ec && st.exists()) return (void)fuse_reply_err(req, EEXIST);
-                move(ec);
-            });
+            volume_.async_status(to, tracked([req, move](error_code ec, file_status st) {
+                                     if (!ec && st.exists())
+                                         return (void)fuse_reply_err(req, EEXIST);
+                                     move(ec);
+                                 }));
         }
     }
 
@@ -477,7 +494,7 @@ private:
         const int failed = entry ? fuse_reply_create(req, entry, &fi) : fuse_reply_open(req, &fi);
         if (failed) {
             if (entry) inodes_.forget(entry->ino, 1);
-            h->file.async_close([h](error_code) { delete h; });
+            h->file.async_close(tracked([h](error_code) { delete h; }));
         }
     }
 
@@ -485,10 +502,10 @@ private:
         std::string path;
         if (!path_of(req, ino, path)) return;
         const open_mode how = open_mode_of(fi.flags);
-        auto opened = [this, req, path, fi](error_code ec, file f) {
+        auto opened = tracked([this, req, path, fi](error_code ec, file f) {
             if (ec) return reply_error(req, ec);
             reply_open(req, path, std::move(f), fi, nullptr);
-        };
+        });
         if (!has(how, open_mode::write_access)) return volume_.async_open(path, opened);
         if (read_only()) return (void)fuse_reply_err(req, EROFS);
         if constexpr (writable) volume_.async_open(path, how, opened);
@@ -504,32 +521,34 @@ private:
             open_mode how = open_mode_of(fi.flags) | open_mode::write_access | open_mode::create;
             if (fi.flags & O_EXCL) how = how | open_mode::exclusive;
             volume_.async_open(
-                path, how, creation_mode(req, mode), [this, req, path, fi](error_code ec, file f) {
+                path, how, creation_mode(req, mode),
+                tracked([this, req, path, fi](error_code ec, file f) {
                     if (ec) return reply_error(req, ec);
                     auto opened = std::make_shared<file>(std::move(f));
                     volume_.async_status(
-                        path, [this, req, path, fi, opened](error_code sec, file_status st) {
+                        path,
+                        tracked([this, req, path, fi, opened](error_code sec, file_status st) {
                             if (sec || !st.exists()) {
-                                opened->async_close([opened](error_code) {});
+                                opened->async_close(tracked([opened](error_code) {}));
                                 return reply_error(req, sec ? std::error_code(sec)
                                                             : make_error_code(errc::not_found));
                             }
                             const fuse_entry_param e = entry_of(inodes_.remember(path), st);
                             reply_open(req, path, std::move(*opened), fi, &e);
-                        });
-                });
+                        }));
+                }));
         }
     }
 
     void read(fuse_req_t req, open_file* h, std::size_t size, off_t offset) {
         auto buffer = std::make_shared<skyvol::detail::mapped_buffer>(read_buffers_.acquire(size));
-        auto done = [this, req, buffer](error_code ec, std::size_t n) {
+        auto done = tracked([this, req, buffer](error_code ec, std::size_t n) {
             if (ec)
                 reply_error(req, ec);
             else
                 fuse_reply_buf(req, buffer->data(), n);
             read_buffers_.recycle(std::move(*buffer));
-        };
+        });
         const auto at = static_cast<std::uint64_t>(offset);
         const auto into = boost::asio::buffer(buffer->data(), size);
         std::lock_guard lock(h->mutex);
@@ -553,12 +572,12 @@ private:
             auto copy = std::make_shared<std::string>(data, size);
             open_mode how = open_mode::read_write;
             if (h->append) how = how | open_mode::append_bit;
-            volume_.async_open(h->path, how, [req, h, copy, offset](error_code ec, file f) {
-                if (ec) return reply_error(req, ec);
-                std::lock_guard lock(h->mutex);
-                if (!h->file.is_open()) h->file = std::move(f);
-                write_open(req, *h, copy->data(), copy->size(), offset);
-            });
+            volume_.async_open(h->path, how, tracked([req, h, copy, offset](error_code ec, file f) {
+                                   if (ec) return reply_error(req, ec);
+                                   std::lock_guard lock(h->mutex);
+                                   if (!h->file.is_open()) h->file = std::move(f);
+                                   write_open(req, *h, copy->data(), copy->size(), offset);
+                               }));
         }
     }
 
@@ -589,7 +608,7 @@ private:
             if (release) delete h; // a reader's file closes without I/O
             return (void)fuse_reply_err(req, 0);
         }
-        h->file.async_close([this, req, h, release](error_code ec) {
+        h->file.async_close(tracked([this, req, h, release](error_code ec) {
             if (ec)
                 options_.log(log_level::error, "close of '/" + h->path + "' failed; " +
                                                    describe(ec, {h->store, h->bucket, h->key, {}}));
@@ -599,18 +618,18 @@ private:
             } else {
                 fuse_reply_err(req, commit_errno(ec));
             }
-        });
+        }));
     }
 
     void fsync(fuse_req_t req, open_file* h) {
         std::lock_guard lock(h->mutex);
         if (!h->writable || !h->file.is_open()) return (void)fuse_reply_err(req, 0);
-        h->file.async_sync([this, req, h](error_code ec) {
+        h->file.async_sync(tracked([this, req, h](error_code ec) {
             if (ec)
                 options_.log(log_level::error, "fsync of '/" + h->path + "' failed; " +
                                                    describe(ec, {h->store, h->bucket, h->key, {}}));
             fuse_reply_err(req, commit_errno(ec));
-        });
+        }));
     }
 
     // ---- directories -------------------------------------------------------------------------
@@ -621,12 +640,12 @@ private:
         // No HEAD per entry here: find needs names and types only, and ls -l's stats ask ahead.
         volume_.async_directory(
             path, listing_detail::listed,
-            [req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
+            tracked([req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
                 if (ec) return reply_error(req, ec);
                 auto* d = new open_directory{path, std::move(entries)};
                 fi.fh = handle_value(d);
                 if (fuse_reply_open(req, &fi) != 0) delete d;
-            });
+            }));
     }
 
     /// The d_type bits of an entry: none (DT_UNKNOWN) where the listing cannot tell a symlink
@@ -682,12 +701,12 @@ private:
         if (ino != inode_table::root || std::string_view(name) != "user.skyvol.flush")
             return (void)fuse_reply_err(req, ENOTSUP);
         if constexpr (write_back_mode<mode_type>) {
-            volume_.async_flush([this, req](error_code ec) {
+            volume_.async_flush(tracked([this, req](error_code ec) {
                 if (ec)
                     options_.log(log_level::error,
                                  "flush failed, uploads stay queued: " + ec.message());
                 reply_error(req, ec);
-            });
+            }));
         } else {
             fuse_reply_err(req, 0);
         }

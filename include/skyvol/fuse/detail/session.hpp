@@ -12,7 +12,13 @@
 #include <skyvol/fuse/options.hpp>
 
 #include <dirent.h>
+#include <spawn.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <condition_variable>
@@ -206,14 +212,38 @@ public:
         if (!se_) return;
         if (flush_first && running()) fs_->flush(ec);
         fuse_session_exit(se_);
-        fuse_session_unmount(se_);
+        // The kernel goes first and libfuse's descriptor after the loop: fuse_session_unmount
+        // closes the descriptor the loop's threads read, and a file opened meanwhile would
+        // take its number. Where the detach fails, libfuse's own unmount ends the loop.
+        const bool detached = detach();
+        if (!detached) fuse_session_unmount(se_);
         if (tuner_.joinable()) tuner_.join();
         if (loop_.joinable()) loop_.join();
+        // The loop ends when the kernel goes, not when the bucket has answered: a request the
+        // volume still works on replies through se_ and touches the file system when it ends.
+        fs_->wait_for_completions();
+        if (detached) fuse_session_unmount(se_); // closes the descriptor; the mount is gone
         fuse_session_destroy(se_);
         se_ = nullptr;
     }
 
 private:
+    /// Lazily detaches the mount (as root) or has fusermount3 do it, as libfuse would; true
+    /// once the mount point is not ours any more. A connection aborted from outside leaves its
+    /// mount in place, and this removes it too.
+    bool detach() const {
+        if (::umount2(mountpoint_.c_str(), MNT_DETACH) == 0 || errno == EINVAL) return true;
+        const char* argv[] = {"fusermount3", "-u", "-q", "-z", "--", mountpoint_.c_str(), nullptr};
+        pid_t pid = 0;
+        if (::posix_spawnp(&pid, "fusermount3", nullptr, nullptr, const_cast<char**>(argv),
+                           ::environ) != 0)
+            return false;
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+
     /// libfuse splits -o at commas; a backslash keeps one.
     static std::string escape(const std::string& text) {
         std::string out;
