@@ -1,6 +1,7 @@
 // AWS Signature Version 4: AWS's published examples, a byte-for-byte comparison with botocore's
 // signer over many odd requests, and credentials that never show up in text.
 
+#include "support/files.hpp"
 #include "support/http_test_server.hpp"
 #include "support/scoped_env.hpp"
 #include "support/temp_dir.hpp"
@@ -225,13 +226,6 @@ std::string shell_quote(const std::string& text) {
     for (const char c : text)
         out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
-}
-
-std::string read_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
 }
 
 /// Feeds `items` (a JSON array's elements) to tests/support/botocore_sign.py; returns its list.

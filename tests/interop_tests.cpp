@@ -43,7 +43,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* time_2020 = "2020-01-02 03:04:05 UTC"; // 1577934245
 constexpr const char* stamp_time = "2020-06-15 12:00:00 UTC";
-constexpr std::size_t mib = 1u << 20;
+constexpr std::size_t one_mib = 1u << 20;
 
 void write_random(const fs::path& p, std::size_t size, unsigned seed) {
     std::mt19937 rng(seed);
@@ -264,8 +264,8 @@ void make_sample_tree(const fs::path& src) {
     fs::create_directories(src / "empty");
     spit(src / "zero.bin", "");
     spit(src / "small.txt", "written for interop\n");
-    write_random(src / "mid.bin", 3 * mib + 1, 1);
-    write_random(src / "big.bin", 20 * mib + 7, 2);
+    write_random(src / "mid.bin", 3 * one_mib + 1, 1);
+    write_random(src / "big.bin", 20 * one_mib + 7, 2);
     spit(src / "nest/top.txt", "top\n");
     spit(src / "nest/one/two/deep.txt", "deep\n");
     fs::create_symlink(link_target, src / "link");
@@ -455,11 +455,11 @@ TEST_CASE("interop: files uploaded by aws s3 cp read right in a skyvol mount",
     fs::create_directories(up / "tree/a/c");
     fs::create_directories(up / "tree/only/sub");
     spit(up / "single.txt", "one object\n");
-    write_random(up / "big.bin", 20 * mib + 7, 3);
+    write_random(up / "big.bin", 20 * one_mib + 7, 3);
     spit(up / "tree/zero.bin", "");
     spit(up / "tree/small.txt", "small\n");
     spit(up / "tree/a/b.txt", "b\n");
-    write_random(up / "tree/a/c/d.bin", mib + 5, 4);
+    write_random(up / "tree/a/c/d.bin", one_mib + 5, 4);
     spit(up / "tree/only/sub/f.txt", "f\n");
     const auto before = std::chrono::system_clock::now() - std::chrono::seconds(2);
 

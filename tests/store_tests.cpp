@@ -2,6 +2,7 @@
 // promises: files a person can read in the bucket folder, and no way out of it.
 
 #include "support/async.hpp"
+#include "support/files.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 
@@ -71,21 +72,6 @@ using conformance_stores = std::tuple<memory_fixture, local_fixture, s3rver_fixt
 #include "store_conformance.hpp"
 
 namespace skyvol::test {
-namespace {
-
-std::string read_file(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void write_file(const std::filesystem::path& p, std::string_view data) {
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << data;
-}
-
-} // namespace
 
 TEST_CASE("local store: objects are plain files in the bucket folder", "[store][local]") {
     local_fixture f;
