@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace skyvol::fuse::detail {
@@ -78,6 +79,16 @@ public:
     filesystem(Volume& volume, mount_options options)
         : volume_(volume)
         , options_(std::move(options)) {}
+    filesystem(const filesystem&) = delete;
+    filesystem& operator=(const filesystem&) = delete;
+    /// Closes what the kernel never released: a connection that ends without releases (an
+    /// abort) leaves its open files here, and a writer's close commits what it wrote.
+    ~filesystem() override {
+        for (open_file* h : files_)
+            delete h;
+        for (open_directory* d : directories_)
+            delete d;
+    }
 
     void flush(std::error_code& ec) override {
         ec.clear();
@@ -159,7 +170,7 @@ private:
             of(req).readdir(req, ino, size, offset, *directory(fi), true);
         };
         ops.releasedir = [](fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-            delete directory(fi);
+            of(req).drop(directory(fi));
             fuse_reply_err(req, 0);
         };
         ops.fsyncdir = [](fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
@@ -198,6 +209,27 @@ private:
     static open_directory* directory(fuse_file_info* fi) {
         return reinterpret_cast<open_directory*>(static_cast<std::uintptr_t>(fi->fh));
     }
+    /// Takes ownership of a handle about to be given to the kernel.
+    template <class Handle>
+    Handle* keep(std::unique_ptr<Handle> handle) {
+        std::lock_guard lock(handles_mutex_);
+        Handle* raw = handle.get();
+        handles_of(raw).insert(raw);
+        handle.release();
+        return raw;
+    }
+    /// Frees a handle the kernel released (or never got).
+    template <class Handle>
+    void drop(Handle* handle) {
+        {
+            std::lock_guard lock(handles_mutex_);
+            handles_of(handle).erase(handle);
+        }
+        delete handle;
+    }
+    std::unordered_set<open_file*>& handles_of(open_file*) { return files_; }
+    std::unordered_set<open_directory*>& handles_of(open_directory*) { return directories_; }
+
     template <class T>
     static std::uint64_t handle_value(T* p) {
         return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
@@ -480,7 +512,7 @@ private:
     /// Wraps an opened file in a handle and replies; closes it if the kernel went away.
     void reply_open(fuse_req_t req, std::string path, file f, fuse_file_info fi,
                     const fuse_entry_param* entry) {
-        auto* h = new open_file;
+        auto* h = keep(std::make_unique<open_file>());
         h->path = std::move(path);
         const error_context where = f.where();
         h->store = where.store;
@@ -494,7 +526,7 @@ private:
         const int failed = entry ? fuse_reply_create(req, entry, &fi) : fuse_reply_open(req, &fi);
         if (failed) {
             if (entry) inodes_.forget(entry->ino, 1);
-            h->file.async_close(tracked([h](error_code) { delete h; }));
+            h->file.async_close(tracked([this, h](error_code) { drop(h); }));
         }
     }
 
@@ -605,7 +637,7 @@ private:
         std::unique_lock lock(h->mutex);
         if (!h->file.is_open() || !h->writable) {
             lock.unlock();
-            if (release) delete h; // a reader's file closes without I/O
+            if (release) drop(h); // a reader's file closes without I/O
             return (void)fuse_reply_err(req, 0);
         }
         h->file.async_close(tracked([this, req, h, release](error_code ec) {
@@ -613,7 +645,7 @@ private:
                 options_.log(log_level::error, "close of '/" + h->path + "' failed; " +
                                                    describe(ec, {h->store, h->bucket, h->key, {}}));
             if (release) {
-                delete h;
+                drop(h);
                 fuse_reply_err(req, 0); // the kernel ignores release errors: flush reported it
             } else {
                 fuse_reply_err(req, commit_errno(ec));
@@ -640,12 +672,14 @@ private:
         // No HEAD per entry here: find needs names and types only, and ls -l's stats ask ahead.
         volume_.async_directory(
             path, listing_detail::listed,
-            tracked([req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
-                if (ec) return reply_error(req, ec);
-                auto* d = new open_directory{path, std::move(entries)};
-                fi.fh = handle_value(d);
-                if (fuse_reply_open(req, &fi) != 0) delete d;
-            }));
+            tracked(
+                [this, req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
+                    if (ec) return reply_error(req, ec);
+                    auto* d = keep(
+                        std::make_unique<open_directory>(open_directory{path, std::move(entries)}));
+                    fi.fh = handle_value(d);
+                    if (fuse_reply_open(req, &fi) != 0) drop(d);
+                }));
     }
 
     /// The d_type bits of an entry: none (DT_UNKNOWN) where the listing cannot tell a symlink
@@ -736,6 +770,9 @@ private:
     Volume& volume_;
     mount_options options_;
     inode_table inodes_;
+    std::mutex handles_mutex_;             ///< guards the two sets; no other lock is taken under it
+    std::unordered_set<open_file*> files_; ///< owned: open files the kernel holds
+    std::unordered_set<open_directory*> directories_; ///< owned: open directories
     /// Reply buffers, reused: at 1 MiB per read request, fresh ones would fault in every page.
     skyvol::detail::buffer_pool read_buffers_{16u << 20};
 };
