@@ -41,6 +41,7 @@ namespace skyvol::detail {
 struct store_listing {
     std::map<std::string, directory_entry> entries; ///< by name
     std::set<std::string> incomplete;               ///< listed without metadata
+    std::set<std::string> overlaid; ///< open or pending files: newer than anything cached
 };
 
 template <object_store Store>
@@ -124,7 +125,12 @@ public:
         std::vector<std::string> left_incomplete;
         const bool trusted = listing_heads_ == 0;
         for (auto& [name, e] : listing.entries) {
-            // Prefer what the volume already knows in full (permissions, owner, symlinks).
+            // Prefer what the volume already knows in full (permissions, owner, symlinks),
+            // unless the core's overlays know better.
+            if (listing.overlaid.count(name)) {
+                out.push_back(std::move(e));
+                continue;
+            }
             if (auto known = cache_.lookup(e.path());
                 known && known->exists() && known->is_directory() == e.is_directory()) {
                 e = directory_entry(e.path(), *known);

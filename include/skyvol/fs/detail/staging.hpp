@@ -58,6 +58,7 @@ private:
     bool created_ = false;    ///< nothing was at the path when it was opened
     bool keep_mtime_ = false; ///< utimens while open: commit keeps status.mtime, not the time
     std::uint64_t attribute_changes_ = 0; ///< chmod, chown, utimens applied while open
+    bool committing_ = false; ///< its close is committing it: still shown, no longer changed
 };
 
 /// What a staged file looks like at one moment.
@@ -102,6 +103,14 @@ public:
     void publish(const std::shared_ptr<staged_file>& staged) {
         std::lock_guard lock(mutex_);
         open_.emplace(staged->path_, staged);
+    }
+
+    /// Marks `staged` as being committed: stat and listings show it until its commit is done
+    /// and it is forgotten (the bucket or the journal shows it from then on), while attribute
+    /// changes pass it by (its commit has read them already).
+    void begin_commit(staged_file& staged) {
+        std::lock_guard lock(mutex_);
+        staged.committing_ = true;
     }
 
     void forget(const std::shared_ptr<staged_file>& staged) {
@@ -154,22 +163,25 @@ public:
         return std::exchange(staged.size_, size);
     }
 
-    /// Applies `change(status)` to every file open for writing at `path`; false if none is.
-    /// The change reaches the bucket with the file's next commit (its writer commits at close
-    /// for it): a metadata rewrite of the object now could land after that commit and bring
-    /// back older content.
+    /// Applies `change(status)` to every file open for writing at `path` (not to those being
+    /// committed); false if none is. The change reaches the bucket with the file's next commit
+    /// (its writer commits at close for it): a metadata rewrite of the object now could land
+    /// after that commit and bring back older content.
     template <class Change>
     bool change_open(const std::string& path, Change&& change) {
         std::lock_guard lock(mutex_);
         auto range = open_.equal_range(path);
+        bool changed = false;
         for (auto it = range.first; it != range.second; ++it) {
             staged_file& open = *it->second;
+            if (open.committing_) continue;
             const auto before = open.status_.mtime;
             change(open.status_);
             if (open.status_.mtime != before) open.keep_mtime_ = true;
             ++open.attribute_changes_;
+            changed = true;
         }
-        return range.first != range.second;
+        return changed;
     }
 
     /// Gives `to` (a snapshot of `from` being committed) `from`'s attributes and size.

@@ -143,13 +143,17 @@ public:
         auto open_files = staging_->children_of(dir);
         auto pending_files = commits_->children_of(dir);
         store_listing listing = co_await names_->list(dir);
-        for (auto& [p, e] : pending_files) {
-            listing.entries.insert_or_assign(std::string(name_of(p)),
-                                             directory_entry(p, pending_status(e)));
-            listing.incomplete.erase(std::string(name_of(p)));
-        }
+        // Both as stat shows them: open files first, then pending ones, then the bucket.
+        auto overlay = [&listing](const std::string& p, const file_status& shown) {
+            std::string name(name_of(p));
+            listing.entries.insert_or_assign(name, directory_entry(p, shown));
+            listing.incomplete.erase(name);
+            listing.overlaid.insert(std::move(name));
+        };
+        for (auto& [p, e] : pending_files)
+            overlay(p, pending_status(e));
         for (auto& [p, open_status] : open_files)
-            listing.entries.try_emplace(std::string(name_of(p)), p, open_status);
+            overlay(p, open_status);
         co_return co_await names_->finish(dir, std::move(listing), detail);
     }
 
@@ -239,16 +243,19 @@ public:
         auto staged = staging_->create(path, std::move(st), !existing.exists());
         std::uint64_t size = 0;
         try {
+            // The content of the last close, from the journal or the bucket. `existing` is
+            // another writer's if one has the file open or is closing it: not what to copy.
             if (existing.exists() && keep_content) {
-                bool copied = false;
                 if (auto pending = commits_->open_latest(path)) {
                     copy_local(pending->second.get(), staged->fd());
                     size = pending->first.size;
-                    copied = true;
+                } else {
+                    file_status stored = existing;
+                    if (staging_->status_of(path)) stored = co_await names_->lookup(path);
+                    if (stored.is_regular_file() && stored.size > 0)
+                        size = co_await download_to_file(store_, key_of(path), staged->fd(),
+                                                         stored.size, download_shape());
                 }
-                if (!copied && existing.size > 0)
-                    size = co_await download_to_file(store_, key_of(path), staged->fd(),
-                                                     existing.size, download_shape());
             }
         } catch (...) {
             discard(staged);
@@ -299,9 +306,10 @@ public:
     }
 
     /// Makes a staged file the content of its path: uploads it (write_through) or journals it
-    /// (write_back). The staged file is consumed either way.
+    /// (write_back). The staged file is consumed either way. Stat and listings show it until
+    /// then: a new file does not vanish while its upload runs.
     boost::asio::awaitable<void> commit(std::shared_ptr<staged_file> staged) {
-        staging_->forget(staged);
+        staging_->begin_commit(*staged);
         const staged_view last = staging_->view(*staged);
         file_status st = last.status;
         st.type = file_type::regular;
@@ -316,6 +324,7 @@ public:
             cache_.store(path, *stored);
         else
             cache_.forget(path);
+        staging_->forget(staged); // after the cache or the journal has it
     }
 
     /// Drops a staged file without committing it.
