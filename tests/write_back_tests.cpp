@@ -396,6 +396,7 @@ TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL"
         volume_options o;
         o.prefix = "ckpt/";
         o.cache_dir = cache.path();
+        o.write_back_delay = std::chrono::hours(1); // only the flush uploads: count them first
         volume<typename TestType::store_type, mode::write_back> recovered(bucket.reopen(), o);
         CHECK(recovered.pending_uploads() == crash_files);
         CHECK(recovered.read_file("f3") == pattern(crash_file_size(3), 3)); // served before upload
