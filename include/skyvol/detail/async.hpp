@@ -14,6 +14,7 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <memory>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
@@ -32,12 +33,17 @@ inline constexpr on_handler_executor_t on_handler_executor{};
 /// Starts an operation with completion signature `Signature` for `token`. `work` runs on
 /// `work_executor` and returns a tuple of the completion arguments (`asio_error_code` first).
 /// The handler is invoked on its own associated executor, or `io_executor` if it has none,
-/// and never inside the initiating call.
+/// and never inside the initiating call. `work_context` owns what `work_executor` runs on.
 template <class Signature, class WorkExecutor, class IoExecutor, class CompletionToken, class Work>
 auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_executor,
-                   CompletionToken&& token, Work&& work) {
+                   CompletionToken&& token, Work&& work,
+                   std::shared_ptr<const void> work_context = nullptr) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
-        [work_executor, io_executor](auto handler, auto operation) {
+        // The initiation holds the context while it posts: the work may run, complete and drop
+        // every other reference to the context before post() returns, and post() still
+        // signals the context's condition variable then (a ThreadSanitizer report in CI).
+        [work_executor, io_executor, work_context = std::move(work_context)](auto handler,
+                                                                             auto operation) {
             (void)work_executor; // unused when the work runs on the handler's executor
             auto handler_executor =
                 boost::asio::prefer(boost::asio::get_associated_executor(handler, io_executor),

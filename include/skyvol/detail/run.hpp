@@ -14,6 +14,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <exception>
+#include <memory>
 #include <new>
 #include <system_error>
 #include <utility>
@@ -37,11 +38,14 @@ inline std::error_code error_from(std::exception_ptr ep) noexcept {
 }
 
 /// Runs `make()` (an awaitable) on `executor`; completes `token` with signature `Signature`,
-/// whose first argument is the error code.
+/// whose first argument is the error code. `context` owns what `executor` runs on.
 template <class Signature, class Executor, class CompletionToken, class MakeAwaitable>
-auto async_run(const Executor& executor, CompletionToken&& token, MakeAwaitable make) {
+auto async_run(const Executor& executor, CompletionToken&& token, MakeAwaitable make,
+               std::shared_ptr<const void> context = nullptr) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
-        [executor](auto handler, MakeAwaitable maker) {
+        // Held while co_spawn posts, as in async_offload: the coroutine may end, and drop the
+        // last other reference to the context, before the post has returned.
+        [executor, context = std::move(context)](auto handler, MakeAwaitable maker) {
             auto handler_executor =
                 boost::asio::prefer(boost::asio::get_associated_executor(handler, executor),
                                     boost::asio::execution::outstanding_work.tracked);

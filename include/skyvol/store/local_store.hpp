@@ -275,7 +275,8 @@ private:
             // (a deferred initiation), and must find the pool's threads still there.
             [files = files_, pool = pool_, work = std::move(work)]() mutable {
                 return work(*files);
-            });
+            },
+            pool_);
     }
 
     std::string root_name_;

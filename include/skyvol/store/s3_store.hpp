@@ -311,8 +311,8 @@ private:
 
     template <class Signature, class CompletionToken, class Make>
     auto run(CompletionToken&& token, Make make) {
-        return detail::async_run<Signature>(s_->pool.get_executor(),
-                                            std::forward<CompletionToken>(token), std::move(make));
+        return detail::async_run<Signature>(
+            s_->pool.get_executor(), std::forward<CompletionToken>(token), std::move(make), s_);
     }
 
     static std::string base64(const unsigned char* data, std::size_t size) {
