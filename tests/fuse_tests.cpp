@@ -724,6 +724,20 @@ TEST_CASE("fuse: busy, mounted, non-empty and missing mount points give clear er
         REQUIRE(done.status == 0);
         CHECK(slurp(bucket / "open.txt") == "still here");
     }
+    SECTION("another user's unmount is refused with fusermount3's reason, whatever the path") {
+        // Not root, the tool asks fusermount3, which must get the path as it is: no shell.
+        tool_mount odd(bucket, dir.path() / "it's here", "mount");
+        REQUIRE(odd.ok());
+        fs::permissions(dir.path(), fs::perms::others_read | fs::perms::others_exec,
+                        fs::perm_options::add);
+        const auto refused =
+            run("runuser -u nobody -- " + skyvol_tool() + " unmount " + quoted(odd.path()));
+        INFO(refused.output);
+        CHECK(refused.status != 0);
+        CHECK(refused.output.find("cannot unmount '" + odd.path().string() + "': fusermount3: ") !=
+              std::string::npos);
+        CHECK(is_mounted(odd.path()));
+    }
     SECTION("mounting over a mount") {
         const auto again = run(skyvol_tool() + " mount file://" + bucket.string() + " " +
                                quoted(m.path()) + " --mode mount");

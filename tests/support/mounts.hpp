@@ -3,6 +3,8 @@
 
 // Real kernel mounts for tests: run the `skyvol` tool, and always leave the mount point clean.
 
+#include <skyvol/fuse/mount_point.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <sys/mount.h>
@@ -53,21 +55,21 @@ inline void spit(const std::filesystem::path& p, const std::string& data) {
     REQUIRE(out.good());
 }
 
+/// `p` as one shell word, whatever it holds.
 inline std::string quoted(const std::filesystem::path& p) {
-    return "'" + p.string() + "'";
+    std::string out = "'";
+    for (char c : p.string())
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
 }
 
 inline std::string skyvol_tool() {
     return SKYVOL_TOOL_PATH;
 }
 
+/// Whether anything is mounted at `path` (mountinfo escapes spaces; mounted_type reads them).
 inline bool is_mounted(const std::filesystem::path& path) {
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    const std::string needle = " " + path.string() + " ";
-    while (std::getline(in, line))
-        if (line.find(needle) != std::string::npos) return true;
-    return false;
+    return !skyvol::fuse::mounted_type(path.string()).empty();
 }
 
 /// What a mount test mounts: a URI, the arguments it needs, and for the local store the

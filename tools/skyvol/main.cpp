@@ -21,7 +21,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -159,7 +158,7 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
     std::error_code ec;
     fuse::mount_handle handle = fuse::mount(*vol, r.path, mounting, ec);
     if (ec) {
-        ready.error(fuse::detail::mount_point_problem(ec, r.path));
+        ready.error(fuse::mount_point_problem(ec, r.path));
         return 1;
     }
     log(log_level::info, "mounted " + r.source + " at " + r.path + " (" +
@@ -250,22 +249,13 @@ std::string read_attribute(const std::string& path, const char* name) {
 
 /// Unmounts without flushing; empty if done.
 std::string detach(const std::string& path, bool stale) {
-    if (::geteuid() == 0) {
-        if (::umount2(path.c_str(), stale ? MNT_DETACH : 0) == 0) return {};
-        if (errno == EBUSY)
-            return "'" + path + "' is busy: a file or directory in it is open (see `fuser -vm " +
-                   path + "`); it stays mounted and nothing was lost";
-        return "cannot unmount '" + path + "': " + std::strerror(errno);
-    }
-    const std::string command =
-        std::string("fusermount3 -u ") + (stale ? "-z " : "") + "'" + path + "' 2>&1";
-    std::FILE* p = ::popen(command.c_str(), "r");
-    if (!p) return "cannot run fusermount3";
-    std::string output;
-    char line[512];
-    while (std::fgets(line, sizeof line, p))
-        output += line;
-    return ::pclose(p) == 0 ? std::string() : "cannot unmount '" + path + "': " + output;
+    std::string said;
+    const std::error_code ec = fuse::unmount_mount_point(path, stale, &said);
+    if (!ec) return {};
+    if (ec == std::errc::device_or_resource_busy)
+        return "'" + path + "' is busy: a file or directory in it is open (see `fuser -vm " + path +
+               "`); it stays mounted and nothing was lost";
+    return "cannot unmount '" + path + "': " + (said.empty() ? ec.message() : said);
 }
 
 int unmount(const std::string& requested, std::chrono::seconds timeout) {
@@ -279,7 +269,7 @@ int unmount(const std::string& requested, std::chrono::seconds timeout) {
         return 0;
     }
     const std::string path = resolved;
-    const std::string type = fuse::detail::mounted_type(path);
+    const std::string type = fuse::mounted_type(path);
     if (type.empty()) return fail("'" + path + "' is not mounted");
     if (type != "fuse.skyvol")
         return fail("'" + path + "' is a " + type + " mount, not one of skyvol's");

@@ -142,8 +142,8 @@ inline std::string validate(mount_request& r) {
     r.mount.source = r.source;
     if (r.mode == mode_name::write_back && r.cache_dir.empty()) r.cache_dir = default_cache_dir(r);
     std::string absolute;
-    ec = fuse::detail::check_mount_point(r.path, r.mount.nonempty, absolute);
-    if (ec) return who + fuse::detail::mount_point_problem(ec, r.path);
+    ec = fuse::check_mount_point(r.path, r.mount.nonempty, absolute);
+    if (ec) return who + fuse::mount_point_problem(ec, r.path);
     r.path = absolute;
     return {};
 }

@@ -14,6 +14,7 @@
 #include <skyvol/error.hpp>
 #include <skyvol/fuse/detail/filesystem.hpp>
 #include <skyvol/fuse/detail/session.hpp>
+#include <skyvol/fuse/mount_point.hpp>
 #include <skyvol/fuse/options.hpp>
 
 #include <chrono>
@@ -99,7 +100,7 @@ mount_handle mount(Volume& volume, std::string_view mountpoint, mount_options op
     std::error_code ec;
     mount_handle m = mount(volume, mountpoint, std::move(options), ec);
     if (ec) {
-        const std::string why = detail::mount_point_problem(ec, std::string(mountpoint));
+        const std::string why = mount_point_problem(ec, std::string(mountpoint));
         skyvol::detail::throw_if(ec, {"fuse", {}, {}, why});
     }
     return m;

@@ -9,20 +9,11 @@
 #include <skyvol/fuse/detail/filesystem.hpp>
 #include <skyvol/fuse/detail/fuse_api.hpp>
 #include <skyvol/fuse/detail/kernel_read_ahead.hpp>
+#include <skyvol/fuse/mount_point.hpp>
 #include <skyvol/fuse/options.hpp>
-
-#include <dirent.h>
-#include <spawn.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 #include <chrono>
 #include <condition_variable>
-#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -31,89 +22,6 @@
 #include <vector>
 
 namespace skyvol::fuse::detail {
-
-/// Mount points are listed in /proc/self/mountinfo with octal escapes for space, tab, newline
-/// and backslash.
-inline std::string unescape_mountinfo(const std::string& field) {
-    std::string out;
-    for (std::size_t i = 0; i < field.size(); ++i) {
-        if (field[i] == '\\' && i + 3 < field.size()) {
-            const std::string digits = field.substr(i + 1, 3);
-            if (digits.find_first_not_of("01234567") == std::string::npos) {
-                out += static_cast<char>(std::stoi(digits, nullptr, 8));
-                i += 3;
-                continue;
-            }
-        }
-        out += field[i];
-    }
-    return out;
-}
-
-/// The file system type mounted at `path` ("fuse.skyvol", "ext4"...), or empty if none is.
-inline std::string mounted_type(const std::string& path) {
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line, found;
-    while (std::getline(in, line)) {
-        // id parent major:minor root mount-point options [optional...] - type source super
-        std::vector<std::string> fields;
-        std::size_t start = 0;
-        while (start <= line.size()) {
-            const std::size_t end = std::min(line.find(' ', start), line.size());
-            fields.push_back(line.substr(start, end - start));
-            start = end + 1;
-        }
-        if (fields.size() < 7 || unescape_mountinfo(fields[4]) != path) continue;
-        for (std::size_t i = 6; i + 1 < fields.size(); ++i)
-            if (fields[i] == "-") found = fields[i + 1]; // the last mount there wins
-    }
-    return found;
-}
-
-/// Checks that `path` can take a mount; its absolute form goes to `absolute`.
-inline std::error_code check_mount_point(const std::string& path, bool nonempty,
-                                         std::string& absolute) {
-    char resolved[PATH_MAX];
-    if (!::realpath(path.c_str(), resolved)) {
-        if (errno == ENOTCONN) return std::make_error_code(std::errc::not_connected); // stale
-        return errno == ENOENT ? make_error_code(errc::not_found)
-                               : std::error_code(errno, std::system_category());
-    }
-    absolute = resolved;
-    struct stat st;
-    if (::stat(resolved, &st) != 0) return std::error_code(errno, std::system_category());
-    if (!S_ISDIR(st.st_mode)) return make_error_code(errc::not_a_directory);
-    if (!mounted_type(absolute).empty())
-        return std::make_error_code(std::errc::device_or_resource_busy);
-    if (!nonempty) {
-        DIR* dir = ::opendir(resolved);
-        if (!dir) return std::error_code(errno, std::system_category());
-        bool empty = true;
-        while (dirent* e = ::readdir(dir))
-            if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-                empty = false;
-                break;
-            }
-        ::closedir(dir);
-        if (!empty) return make_error_code(errc::not_empty);
-    }
-    return {};
-}
-
-/// A sentence for what `check_mount_point` or mounting found wrong with `path`.
-inline std::string mount_point_problem(const std::error_code& ec, const std::string& path) {
-    if (ec == std::errc::not_connected)
-        return "mount point '" + path +
-               "' is a stale mount whose process died; run `skyvol unmount " + path + "` first";
-    if (ec == errc::not_found) return "mount point '" + path + "' does not exist";
-    if (ec == errc::not_a_directory) return "mount point '" + path + "' is not a directory";
-    if (ec == std::errc::device_or_resource_busy)
-        return "'" + path + "' is already a mount point; unmount it first";
-    if (ec == errc::not_empty)
-        return "mount point '" + path +
-               "' is not empty (its files would be hidden; pass -o nonempty to mount anyway)";
-    return "cannot mount at '" + path + "': " + ec.message();
-}
 
 class session {
 public:
@@ -228,20 +136,11 @@ public:
     }
 
 private:
-    /// Lazily detaches the mount (as root) or has fusermount3 do it, as libfuse would; true
-    /// once the mount point is not ours any more. A connection aborted from outside leaves its
-    /// mount in place, and this removes it too.
+    /// Lazily detaches the mount; true once the mount point is not ours any more. A connection
+    /// aborted from outside leaves its mount in place, and this removes it too.
     bool detach() const {
-        if (::umount2(mountpoint_.c_str(), MNT_DETACH) == 0 || errno == EINVAL) return true;
-        const char* argv[] = {"fusermount3", "-u", "-q", "-z", "--", mountpoint_.c_str(), nullptr};
-        pid_t pid = 0;
-        if (::posix_spawnp(&pid, "fusermount3", nullptr, nullptr, const_cast<char**>(argv),
-                           ::environ) != 0)
-            return false;
-        int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        const std::error_code ec = unmount_mount_point(mountpoint_, true);
+        return !ec || ec == std::errc::invalid_argument; // EINVAL: nothing mounted there now
     }
 
     /// libfuse splits -o at commas; a backslash keeps one.
