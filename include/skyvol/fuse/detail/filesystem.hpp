@@ -31,7 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace skyvol::fuse::detail {
@@ -81,14 +81,6 @@ public:
         , options_(std::move(options)) {}
     filesystem(const filesystem&) = delete;
     filesystem& operator=(const filesystem&) = delete;
-    /// Closes what the kernel never released: a connection that ends without releases (an
-    /// abort) leaves its open files here, and a writer's close commits what it wrote.
-    ~filesystem() override {
-        for (open_file* h : files_)
-            delete h;
-        for (open_directory* d : directories_)
-            delete d;
-    }
 
     void flush(std::error_code& ec) override {
         ec.clear();
@@ -212,23 +204,26 @@ private:
     /// Takes ownership of a handle about to be given to the kernel.
     template <class Handle>
     Handle* keep(std::unique_ptr<Handle> handle) {
-        std::lock_guard lock(handles_mutex_);
         Handle* raw = handle.get();
-        handles_of(raw).insert(raw);
-        handle.release();
+        std::lock_guard lock(handles_mutex_);
+        handles_of(raw).emplace(raw, std::move(handle));
         return raw;
     }
-    /// Frees a handle the kernel released (or never got).
+    /// Frees a handle the kernel released (or never got), outside the lock: closing a file
+    /// may run a commit.
     template <class Handle>
     void drop(Handle* handle) {
+        std::unique_ptr<Handle> owned;
         {
             std::lock_guard lock(handles_mutex_);
-            handles_of(handle).erase(handle);
+            auto node = handles_of(handle).extract(handle);
+            if (node) owned = std::move(node.mapped());
         }
-        delete handle;
     }
-    std::unordered_set<open_file*>& handles_of(open_file*) { return files_; }
-    std::unordered_set<open_directory*>& handles_of(open_directory*) { return directories_; }
+    template <class Handle>
+    using owned_handles = std::unordered_map<Handle*, std::unique_ptr<Handle>>;
+    owned_handles<open_file>& handles_of(open_file*) { return files_; }
+    owned_handles<open_directory>& handles_of(open_directory*) { return directories_; }
 
     template <class T>
     static std::uint64_t handle_value(T* p) {
@@ -770,11 +765,13 @@ private:
     Volume& volume_;
     mount_options options_;
     inode_table inodes_;
-    std::mutex handles_mutex_;             ///< guards the two sets; no other lock is taken under it
-    std::unordered_set<open_file*> files_; ///< owned: open files the kernel holds
-    std::unordered_set<open_directory*> directories_; ///< owned: open directories
     /// Reply buffers, reused: at 1 MiB per read request, fresh ones would fault in every page.
     skyvol::detail::buffer_pool read_buffers_{16u << 20};
+    std::mutex handles_mutex_; ///< guards the two maps; no other lock is taken under it
+    /// What the kernel holds. A connection that ends without releases (an abort) leaves its
+    /// handles here, and their destruction closes them: a writer's close commits what it wrote.
+    owned_handles<open_file> files_;
+    owned_handles<open_directory> directories_;
 };
 
 } // namespace skyvol::fuse::detail
