@@ -403,6 +403,32 @@ TEST_CASE("volume: a file being closed is shown by stat and listings until its u
     CHECK(object_text(store, "notes.txt") == "version 2");
 }
 
+TEST_CASE("volume: opening a stored file to append asks the bucket once for what it is",
+          "[volume]") {
+    // With no other writer, the status found first is the stored object's: its content is
+    // fetched without a second lookup (which used to cost a HEAD per open without the cache).
+    std::atomic<int> heads{0}, gets{0};
+    memory_store_options mo;
+    mo.fault = [&](std::string_view op, std::string_view) -> std::error_code {
+        if (op == "head") ++heads;
+        if (op == "get") ++gets;
+        return {};
+    };
+    memory_store store(mo);
+    put_object(store, "log.txt", "line 1\n");
+    temp_dir cache;
+    volume_options o;
+    o.cache_dir = cache.path();
+    o.metadata_ttl = std::chrono::milliseconds(0);
+    volume<memory_store, mode::write_through> v(store, o);
+    file appender = v.open("log.txt", open_mode::append);
+    CHECK(heads == 1);
+    CHECK(gets == 1);
+    appender.write("line 2\n");
+    appender.close();
+    CHECK(object_text(store, "log.txt") == "line 1\nline 2\n");
+}
+
 TEST_CASE("volume: runs on the caller's executor when given one", "[volume]") {
     boost::asio::thread_pool caller(2);
     memory_store store;

@@ -123,6 +123,12 @@ public:
             }
     }
 
+    /// Whether a file is open for writing (or closing) at `path`.
+    bool has(const std::string& path) const {
+        std::lock_guard lock(mutex_);
+        return open_.contains(path);
+    }
+
     /// The status of the newest file open for writing at `path`, with its size now.
     std::optional<file_status> status_of(const std::string& path) const {
         std::lock_guard lock(mutex_);

@@ -238,20 +238,22 @@ public:
         if (existing.exists() && exclusive) fail(errc::already_exists);
         if (!existing.exists() && !create) fail(errc::not_found);
 
+        // `existing` is another writer's if one has the file open or is closing it.
+        const bool another_writer = staging_->has(path);
         file_status st = existing.exists() ? existing : layout_.new_status(file_type::regular);
         if (!existing.exists() && permissions) st.permissions = *permissions & 07777;
         auto staged = staging_->create(path, std::move(st), !existing.exists());
         std::uint64_t size = 0;
         try {
-            // The content of the last close, from the journal or the bucket. `existing` is
-            // another writer's if one has the file open or is closing it: not what to copy.
+            // The content of the last close, from the journal or the bucket; another writer's
+            // status is not what to copy.
             if (existing.exists() && keep_content) {
                 if (auto pending = commits_->open_latest(path)) {
                     copy_local(pending->second.get(), staged->fd());
                     size = pending->first.size;
                 } else {
                     file_status stored = existing;
-                    if (staging_->status_of(path)) stored = co_await names_->lookup(path);
+                    if (another_writer) stored = co_await names_->lookup(path);
                     if (stored.is_regular_file() && stored.size > 0)
                         size = co_await download_to_file(store_, key_of(path), staged->fd(),
                                                          stored.size, download_shape());
