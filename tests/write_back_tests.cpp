@@ -1,6 +1,7 @@
 // write_back (MOUNT_CACHED): the journal, its uploader, flush, superseded rewrites and crash
 // recovery, with failures injected into the store and the journal's folder.
 
+#include "support/files.hpp"
 #include "support/temp_dir.hpp"
 #include "support/volume_fixtures.hpp"
 
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <fcntl.h>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -24,6 +26,7 @@
 #include <string>
 #include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 extern char** environ;
@@ -371,17 +374,37 @@ TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL"
     std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
     std::string test_name = "volume: write-back crash child";
     char* argv[] = {self.data(), test_name.data(), nullptr};
+    // The child's output, shown with any failure below: it runs where CI's log cannot see it.
+    const std::filesystem::path child_log =
+        cache.path().parent_path() / (cache.path().filename().string() + ".child.log");
+    posix_spawn_file_actions_t output;
+    ::posix_spawn_file_actions_init(&output);
+    ::posix_spawn_file_actions_addopen(&output, STDOUT_FILENO, child_log.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::posix_spawn_file_actions_adddup2(&output, STDOUT_FILENO, STDERR_FILENO);
     pid_t child = -1;
-    REQUIRE(::posix_spawn(&child, self.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
-    while (!std::filesystem::exists(cache.path() / "ready") &&
-           std::chrono::steady_clock::now() < deadline) {
-        int status = 0;
-        REQUIRE(::waitpid(child, &status, WNOHANG) == 0); // the child must still be running
+    const int spawned = ::posix_spawn(&child, self.c_str(), &output, nullptr, argv, envp.data());
+    ::posix_spawn_file_actions_destroy(&output);
+    REQUIRE(spawned == 0);
+    const auto started = std::chrono::steady_clock::now();
+    int status = 0;
+    bool running = true;
+    while (running && !std::filesystem::exists(cache.path() / "ready") &&
+           std::chrono::steady_clock::now() < started + std::chrono::minutes(3)) {
+        running = ::waitpid(child, &status, WNOHANG) == 0;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
+    if (running) {
+        ::kill(child, SIGKILL);
+        ::waitpid(child, nullptr, 0);
+    }
+    INFO("the child ran " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count()
+                          << " ms and wrote:\n"
+                          << read_file(child_log));
+    std::filesystem::remove(child_log);
+    REQUIRE(running); // it must have been killed, not have ended
     REQUIRE(std::filesystem::exists(cache.path() / "ready"));
 
     // Every closed file is journaled; nothing reached the bucket yet.
