@@ -1,5 +1,6 @@
 // Errors, errno mapping and key validation: the pieces every layer above relies on.
 
+#include <skyvol/detail/md5.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/store/detail/local_files.hpp>
 #include <skyvol/store/key.hpp>
@@ -7,9 +8,13 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 #include <catch2/catch.hpp>
+#include <openssl/evp.h>
 
 #include <cerrno>
 #include <future>
+#include <random>
+#include <string>
+#include <vector>
 
 namespace skyvol::test {
 
@@ -115,6 +120,45 @@ TEST_CASE("local store attributes: encoding round-trips any text", "[key]") {
     CHECK_FALSE(c.decode("garbage"));
     CHECK_FALSE(c.decode("v=1\nct=%4"));
     CHECK_FALSE(c.decode("v=1\nno-equals-sign\n"));
+}
+
+TEST_CASE("md5: RFC 1321's examples, and OpenSSL's digest of any input fed in any pieces",
+          "[md5]") {
+    auto digest_of = [](std::string_view text) {
+        detail::md5 m;
+        m.update(text.data(), text.size());
+        return detail::to_hex(m.finish());
+    };
+    // RFC 1321, A.5.
+    CHECK(digest_of("") == "d41d8cd98f00b204e9800998ecf8427e");
+    CHECK(digest_of("a") == "0cc175b9c0f1b6a831c399e269772661");
+    CHECK(digest_of("abc") == "900150983cd24fb0d6963f7d28e17f72");
+    CHECK(digest_of("message digest") == "f96b697d7cb7938d525a2f31aaf161d0");
+    CHECK(digest_of("abcdefghijklmnopqrstuvwxyz") == "c3fcd3d76192e4007dfb496cca67e13b");
+    CHECK(digest_of("12345678901234567890123456789012345678901234567890123456789012345678901234"
+                    "567890") == "57edf4a22be3c955ac49da2e2107b67a");
+
+    std::mt19937 rng(1321);
+    for (int round = 0; round < 2000; ++round) {
+        // Every length around the 56- and 64-byte padding edges, then longer ones.
+        std::vector<unsigned char> data(round < 200 ? static_cast<std::size_t>(round)
+                                                    : rng() % 5000);
+        for (auto& c : data)
+            c = static_cast<unsigned char>(rng());
+        detail::md5 m;
+        for (std::size_t at = 0; at < data.size();) {
+            const std::size_t piece = std::min<std::size_t>(data.size() - at, rng() % 150);
+            m.update(data.data() + at, piece);
+            at += piece;
+        }
+        const detail::md5_digest ours = m.finish();
+        detail::md5_digest theirs{};
+        unsigned int length = 0;
+        REQUIRE(EVP_Digest(data.data(), data.size(), theirs.data(), &length, EVP_md5(), nullptr) ==
+                1);
+        INFO(data.size() << " bytes");
+        REQUIRE(ours == theirs);
+    }
 }
 
 } // namespace skyvol::test

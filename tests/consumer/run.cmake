@@ -18,7 +18,9 @@ if(MODE STREQUAL "find_package")
       -DCMAKE_CXX_COMPILER=${CXX})
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/skyvol)
   foreach(f include/skyvol/skyvol.hpp share/cmake/skyvol/skyvolConfig.cmake
-            share/cmake/skyvol/skyvolConfigVersion.cmake share/pkgconfig/skyvol.pc)
+            share/cmake/skyvol/skyvolConfigVersion.cmake share/cmake/skyvol/skyvol_s3Targets.cmake
+            share/cmake/skyvol/skyvol_fuseTargets.cmake share/pkgconfig/skyvol.pc
+            share/pkgconfig/skyvol-s3.pc share/pkgconfig/skyvol-fuse.pc)
     if(NOT EXISTS "${prefix}/${f}")
       message(FATAL_ERROR "install is missing ${f}")
     endif()
@@ -31,12 +33,14 @@ endif()
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/consumer ${consumer_args})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer)
 run(${WORK_DIR}/consumer/consumer ${WORK_DIR}/bucket)
+run(${WORK_DIR}/consumer/consumer_components)
 if(NOT EXISTS "${WORK_DIR}/bucket/greeting.txt")
   message(FATAL_ERROR "the consumer's object is not a file in the bucket folder")
 endif()
 if(MODE STREQUAL "find_package")
-  # The pkg-config file must describe a working compile line too.
+  # The pkg-config files must describe a working compile line too (the core's), and resolve.
   run(sh -c "PKG_CONFIG_PATH='${prefix}/share/pkgconfig' && export PKG_CONFIG_PATH && \
              ${CXX} '${SOURCE_DIR}/tests/consumer/main.cpp' -o '${WORK_DIR}/pc-consumer' \
-             $(pkg-config --cflags --libs skyvol) && '${WORK_DIR}/pc-consumer' '${WORK_DIR}/pc-bucket'")
+             $(pkg-config --cflags --libs skyvol) && '${WORK_DIR}/pc-consumer' '${WORK_DIR}/pc-bucket' && \
+             pkg-config --print-errors --exists skyvol-s3 skyvol-fuse")
 endif()
