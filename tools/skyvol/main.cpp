@@ -10,6 +10,7 @@
 #include "logger.hpp"
 #include "requests.hpp"
 
+#include <skyvol/fuse/control.hpp>
 #include <skyvol/fuse/mount.hpp>
 #include <skyvol/mode.hpp>
 #include <skyvol/store/local_store.hpp>
@@ -275,16 +276,16 @@ int unmount(const std::string& requested, std::chrono::seconds timeout) {
         return fail("'" + path + "' is a " + type + " mount, not one of skyvol's");
 
     int result = 0;
-    const std::string pid_text = read_attribute(path, "user.skyvol.pid");
-    const std::string cache = read_attribute(path, "user.skyvol.cache_dir");
+    const std::string pid_text = read_attribute(path, fuse::control::pid);
+    const std::string cache = read_attribute(path, fuse::control::cache_dir);
     std::size_t pending =
-        std::strtoull(read_attribute(path, "user.skyvol.pending").c_str(), nullptr, 10);
+        std::strtoull(read_attribute(path, fuse::control::pending).c_str(), nullptr, 10);
     if (pending > 0) {
         std::fprintf(stderr, "skyvol: waiting for %zu upload(s) to finish...\n", pending);
         std::atomic<bool> done{false};
         std::atomic<int> flush_errno{0};
         std::thread flusher([&] {
-            if (::setxattr(path.c_str(), "user.skyvol.flush", "1", 1, 0) != 0 && errno != EROFS)
+            if (::setxattr(path.c_str(), fuse::control::flush, "1", 1, 0) != 0 && errno != EROFS)
                 flush_errno = errno;
             done = true;
         });
@@ -292,7 +293,7 @@ int unmount(const std::string& requested, std::chrono::seconds timeout) {
         while (!done) {
             std::this_thread::sleep_for(std::chrono::milliseconds(250));
             const std::size_t now =
-                std::strtoull(read_attribute(path, "user.skyvol.pending").c_str(), nullptr, 10);
+                std::strtoull(read_attribute(path, fuse::control::pending).c_str(), nullptr, 10);
             if (now != shown && !done) {
                 std::fprintf(stderr, "skyvol: %zu upload(s) left\n", now);
                 shown = now;
@@ -301,7 +302,7 @@ int unmount(const std::string& requested, std::chrono::seconds timeout) {
         flusher.join();
         if (flush_errno) {
             pending =
-                std::strtoull(read_attribute(path, "user.skyvol.pending").c_str(), nullptr, 10);
+                std::strtoull(read_attribute(path, fuse::control::pending).c_str(), nullptr, 10);
             std::fprintf(stderr,
                          "skyvol: %zu closed file(s) could not be uploaded (%s); they stay in "
                          "%s and upload at the next mount of that cache folder\n",

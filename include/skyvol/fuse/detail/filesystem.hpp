@@ -12,6 +12,7 @@
 #include <skyvol/file.hpp>
 #include <skyvol/fs/path.hpp>
 #include <skyvol/fs/status.hpp>
+#include <skyvol/fuse/control.hpp>
 #include <skyvol/fuse/detail/fuse_api.hpp>
 #include <skyvol/fuse/detail/in_flight.hpp>
 #include <skyvol/fuse/detail/inode_table.hpp>
@@ -727,7 +728,7 @@ private:
     // ---- control: the tool asks a mount to flush through its root's extended attributes ----
 
     void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-        if (ino != inode_table::root || std::string_view(name) != "user.skyvol.flush")
+        if (ino != inode_table::root || std::string_view(name) != control::flush)
             return (void)fuse_reply_err(req, ENOTSUP);
         if constexpr (write_back_mode<mode_type>) {
             volume_.async_flush(tracked([this, req](error_code ec) {
@@ -745,14 +746,14 @@ private:
         const std::string_view n(name);
         std::string value;
         if (ino != inode_table::root) return (void)fuse_reply_err(req, ENODATA);
-        if (n == "user.skyvol.pending") {
+        if (n == control::pending) {
             if constexpr (write_back_mode<mode_type>)
                 value = std::to_string(volume_.pending_uploads());
             else
                 value = "0";
-        } else if (n == "user.skyvol.pid") {
+        } else if (n == control::pid) {
             value = std::to_string(::getpid());
-        } else if (n == "user.skyvol.cache_dir") {
+        } else if (n == control::cache_dir) {
             value = volume_.options().cache_dir.string();
         } else {
             return (void)fuse_reply_err(req, ENODATA);
