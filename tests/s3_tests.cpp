@@ -9,22 +9,27 @@
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/store/detail/s3_protocol.hpp>
 #include <skyvol/store/s3_store.hpp>
+#include <skyvol/volume.hpp>
 
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
 #include <catch2/catch.hpp>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unistd.h>
 
 namespace skyvol::test {
@@ -446,6 +451,46 @@ TEST_CASE("s3 store: gs and r2 URIs reach an explicit S3 endpoint", "[s3][server
               data.size());
         CHECK(back == data);
     }
+}
+
+TEST_CASE("s3 store: a program's own io_context runs the store and a volume on it on no thread "
+          "of theirs",
+          "[s3][servers]") {
+    auto threads = [] {
+        return std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                             std::filesystem::directory_iterator());
+    };
+    test_server& server = shared_server(server_kind::s3rver);
+    s3_options o;
+    o.endpoint = server.endpoint();
+    o.credentials =
+        auth::credentials{test_server::s3_access_key, test_server::s3_secret_key, {}, std::nullopt};
+    temp_dir cache("skyvol-own-context");
+    volume_options vo;
+    vo.cache_dir = cache.path();
+    boost::asio::io_context io;
+    const auto before = threads();
+    s3_store store(io.get_executor(), "own-context-" + std::to_string(::getpid()), o);
+    volume<s3_store, mode::write_through> v(io.get_executor(), store, vo);
+    CHECK(threads() == before); // a pool of its own would be 2 threads more
+    CHECK(store.get_executor() == io.get_executor());
+
+    const auto caller = std::this_thread::get_id();
+    bool all_on_caller = true;
+    auto work = [&]() -> boost::asio::awaitable<std::string> {
+        co_await store.async_create_bucket(boost::asio::use_awaitable);
+        all_on_caller = all_on_caller && std::this_thread::get_id() == caller;
+        const std::string path = "on-context.txt", text = "on the caller's context";
+        co_await v.async_write_file(path, text, boost::asio::use_awaitable);
+        all_on_caller = all_on_caller && std::this_thread::get_id() == caller;
+        std::string back = co_await v.async_read_file(path, boost::asio::use_awaitable);
+        all_on_caller = all_on_caller && std::this_thread::get_id() == caller;
+        co_return back;
+    };
+    auto result = boost::asio::co_spawn(io, work(), boost::asio::use_future);
+    io.run(); // this thread alone runs both
+    CHECK(result.get() == "on the caller's context");
+    CHECK(all_on_caller);
 }
 
 TEST_CASE("credentials: environment first then profiles with errors naming the source",

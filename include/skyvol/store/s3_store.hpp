@@ -53,21 +53,29 @@ public:
     /// A store for `bucket`; throws `skyvol::error` (errc::invalid_config) saying what is wrong
     /// with the name, endpoint or credentials.
     explicit s3_store(std::string bucket, s3_options options = {})
-        : s_(std::make_shared<state>(std::move(bucket), std::move(options))) {}
+        : s_(std::make_shared<state>(std::nullopt, std::move(bucket), std::move(options))) {}
+
+    /// A store whose requests run on `executor` (a program's own io_context, say) instead of
+    /// a pool of its own (`s3_options::io_threads` is then unused). The executor's context
+    /// must outlive the store. The credential chain is asked at the first request, not here:
+    /// this thread may be the one that runs the executor.
+    s3_store(executor_type executor, std::string bucket, s3_options options = {})
+        : s_(std::make_shared<state>(std::optional<executor_type>(std::move(executor)),
+                                     std::move(bucket), std::move(options))) {}
 
     /// The store a URI names: s3://, r2://, gs://, cos:// or oci:// (store/s3_uri.hpp), with
     /// the service's endpoint and region unless `options` gives them. The URI's prefix is for
     /// the volume. Throws `skyvol::error` (errc::invalid_config) saying what is wrong.
     static s3_store from_uri(std::string_view text, s3_options options = {}) {
-        std::string why;
-        std::error_code ec;
-        const s3_location where = parse_s3_uri(text, why, ec);
-        if (!ec) options = options_for(where, std::move(options), why, ec);
-        detail::throw_if(ec, {"s3", where.bucket, {}, why});
-        return s3_store(where.bucket, std::move(options));
+        return located(std::nullopt, text, std::move(options));
+    }
+    /// As above, with requests on `executor` (see the constructor).
+    static s3_store from_uri(executor_type executor, std::string_view text,
+                             s3_options options = {}) {
+        return located(std::move(executor), text, std::move(options));
     }
 
-    executor_type get_executor() const { return s_->pool.get_executor(); }
+    executor_type get_executor() const { return s_->executor; }
     std::string_view store_name() const noexcept { return "s3"; }
     std::string_view bucket_name() const noexcept { return s_->bucket; }
     const http::url& endpoint() const noexcept { return s_->endpoint; }
@@ -224,11 +232,15 @@ private:
     using headers = std::vector<std::pair<std::string, std::string>>;
 
     struct state {
-        state(std::string name, s3_options o)
+        /// On `on` if there is one, else on a pool of `options.io_threads` of its own.
+        state(std::optional<executor_type> on, std::string name, s3_options o)
             : bucket(std::move(name))
             , options(std::move(o))
-            , pool(std::max<std::size_t>(1, options.io_threads))
-            , client(pool.get_executor(), client_options_of(options)) {
+            , own_pool(on ? nullptr
+                          : std::make_unique<boost::asio::thread_pool>(
+                                std::max<std::size_t>(1, options.io_threads)))
+            , executor(on ? std::move(*on) : executor_type(own_pool->get_executor()))
+            , client(executor, client_options_of(options)) {
             if (const std::string problem =
                     detail::s3::bucket_name_problem(bucket, options.provider);
                 !problem.empty())
@@ -256,26 +268,29 @@ private:
                 if (given.access_key_id.empty() || given.secret_access_key.empty())
                     detail::throw_if(errc::invalid_config,
                                      {"s3", bucket, {}, "explicit credentials need both keys"});
-                creds.emplace(pool.get_executor(), given);
+                creds.emplace(executor, given);
             } else if (options.anonymous) {
-                creds.emplace(pool.get_executor(), auth::credentials(), "anonymous");
+                creds.emplace(executor, auth::credentials(), "anonymous");
             } else {
-                // The chain, refreshed before expiry; the first credentials are fetched now
-                // (on the pool, from this thread, which is not the pool's) to fail fast.
+                // The chain, refreshed before expiry. With a pool of our own the first
+                // credentials are fetched now (on the pool, from this thread, which is not the
+                // pool's) to fail fast; a caller's executor may need this thread to run.
                 auth::credential_provider_options po;
                 po.log = options.http.log;
                 po.http.log = options.http.log;
-                creds.emplace(pool.get_executor(), std::move(po));
-                std::string why;
-                std::error_code cec;
-                creds->get(why, cec);
-                detail::throw_if(cec, {"s3", bucket, {}, why});
+                creds.emplace(executor, std::move(po));
+                if (own_pool) {
+                    std::string why;
+                    std::error_code cec;
+                    creds->get(why, cec);
+                    detail::throw_if(cec, {"s3", bucket, {}, why});
+                }
             }
         }
         ~state() {
             client.shutdown();
             if (creds) creds->shutdown();
-            pool.join();
+            if (own_pool) own_pool->join();
         }
 
         static std::string env(const char* name) {
@@ -302,17 +317,31 @@ private:
         mutable std::mutex where_mutex;
         http::url endpoint;
         bool path_style = true;
-        boost::asio::thread_pool pool;
+        std::unique_ptr<boost::asio::thread_pool> own_pool; ///< none on a caller's executor
+        executor_type executor;                             ///< where requests run
         http::client client;
-        /// Explicit, anonymous or the chain's; after the pool, so it goes first.
+        /// Explicit, anonymous or the chain's; after the executor, so it goes first.
         std::optional<auth::credential_provider> creds;
     };
     using state_ptr = std::shared_ptr<state>;
 
+    explicit s3_store(state_ptr s)
+        : s_(std::move(s)) {}
+
+    static s3_store located(std::optional<executor_type> on, std::string_view text,
+                            s3_options options) {
+        std::string why;
+        std::error_code ec;
+        const s3_location where = parse_s3_uri(text, why, ec);
+        if (!ec) options = options_for(where, std::move(options), why, ec);
+        detail::throw_if(ec, {"s3", where.bucket, {}, why});
+        return s3_store(std::make_shared<state>(std::move(on), where.bucket, std::move(options)));
+    }
+
     template <class Signature, class CompletionToken, class Make>
     auto run(CompletionToken&& token, Make make) {
-        return detail::async_run<Signature>(
-            s_->pool.get_executor(), std::forward<CompletionToken>(token), std::move(make), s_);
+        return detail::async_run<Signature>(s_->executor, std::forward<CompletionToken>(token),
+                                            std::move(make), s_);
     }
 
     static std::string base64(const unsigned char* data, std::size_t size) {
