@@ -30,6 +30,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -323,6 +325,9 @@ public:
     executor_type get_executor() const { return core_->get_executor(); }
     const volume_options& options() const { return core_->options(); }
 
+    // Each operation is written once, as `async_X(args, token)`; `X(args, ec)` starts it and
+    // waits (`wait_for`), and `X(args)` throws what `ec` would hold, naming the key.
+
     // ---- reading (every mode) ----------------------------------------------------------------
 
     template <class CompletionToken>
@@ -333,9 +338,10 @@ public:
     }
     /// The status of `path` (symlinks not followed); `exists()` is false if nothing is there.
     file_status status(std::string_view path, std::error_code& ec) {
-        return blocking(path, ec, [](auto c, std::string p) { return c->stat(std::move(p)); });
+        return wait_for(ec, [&](auto token) { return async_status(path, token); });
     }
     file_status status(std::string_view path) { return throwing(&volume::status, path); }
+    bool exists(std::string_view path, std::error_code& ec) { return status(path, ec).exists(); }
     bool exists(std::string_view path) { return status(path).exists(); }
 
     template <class CompletionToken>
@@ -346,7 +352,7 @@ public:
     }
     /// The whole content of a file (symlinks followed).
     std::string read_file(std::string_view path, std::error_code& ec) {
-        return blocking(path, ec, [](auto c, std::string p) { return c->read_file(std::move(p)); });
+        return wait_for(ec, [&](auto token) { return async_read_file(path, token); });
     }
     std::string read_file(std::string_view path) { return throwing(&volume::read_file, path); }
 
@@ -362,9 +368,7 @@ public:
     /// Reads at `offset` into `buffer`; fewer bytes than asked only at the end of the file.
     std::size_t read(std::string_view path, std::uint64_t offset,
                      boost::asio::mutable_buffer buffer, std::error_code& ec) {
-        return blocking(path, ec, [offset, buffer](auto c, std::string p) {
-            return c->read(std::move(p), offset, buffer);
-        });
+        return wait_for(ec, [&](auto token) { return async_read(path, offset, buffer, token); });
     }
     std::size_t read(std::string_view path, std::uint64_t offset,
                      boost::asio::mutable_buffer buffer) {
@@ -389,8 +393,7 @@ public:
     /// The entries of a directory, sorted by name.
     std::vector<directory_entry> directory(std::string_view path, listing_detail detail,
                                            std::error_code& ec) {
-        return blocking(path, ec,
-                        [detail](auto c, std::string p) { return c->list(std::move(p), detail); });
+        return wait_for(ec, [&](auto token) { return async_directory(path, detail, token); });
     }
     std::vector<directory_entry> directory(std::string_view path, std::error_code& ec) {
         return directory(path, listing_detail::full, ec);
@@ -410,37 +413,10 @@ public:
             [](std::shared_ptr<core_type> c, std::string p) { return c->read_link(std::move(p)); });
     }
     std::string read_symlink(std::string_view path, std::error_code& ec) {
-        return blocking(path, ec, [](auto c, std::string p) { return c->read_link(std::move(p)); });
+        return wait_for(ec, [&](auto token) { return async_read_symlink(path, token); });
     }
     std::string read_symlink(std::string_view path) {
         return throwing(&volume::read_symlink, path);
-    }
-
-    /// Opens a file for reading.
-    file open(std::string_view path, std::error_code& ec) {
-        return blocking(path, ec, [](auto c, std::string p) {
-            return open_reader(std::move(c), std::move(p));
-        });
-    }
-    file open(std::string_view path) { return throwing(&volume::open, path); }
-
-    // ---- writing (write_through, write_back) -------------------------------------------------
-
-    /// Opens a file with `how` (open_mode::write, append, read_write, ...). Without write access
-    /// this is `open(path)`. A file it creates gets `permissions` (the volume's default if none).
-    file
-    open(std::string_view path, open_mode how, std::error_code& ec,
-         std::optional<std::uint32_t> permissions = std::nullopt) requires writable_mode<Mode> {
-        if (!has(how, open_mode::write_access)) return open(path, ec);
-        return blocking(path, ec, [how, permissions](auto c, std::string p) {
-            return open_writer(std::move(c), std::move(p), how, permissions);
-        });
-    }
-    file open(std::string_view path, open_mode how) requires writable_mode<Mode> {
-        std::error_code ec;
-        file f = open(path, how, ec);
-        raise(ec, path);
-        return f;
     }
 
     /// `open(path)` without waiting: for reading, in every mode; completes with
@@ -453,6 +429,14 @@ public:
                 return open_reader(std::move(c), std::move(p));
             });
     }
+    /// Opens a file for reading.
+    file open(std::string_view path, std::error_code& ec) {
+        return wait_for(ec, [&](auto token) { return async_open(path, token); });
+    }
+    file open(std::string_view path) { return throwing(&volume::open, path); }
+
+    // ---- writing (write_through, write_back) -------------------------------------------------
+
     /// `open(path, how)` without waiting; a file it creates gets `permissions`.
     template <class CompletionToken>
     auto async_open(std::string_view path, open_mode how, std::optional<std::uint32_t> permissions,
@@ -470,23 +454,33 @@ public:
                     CompletionToken&& token) requires writable_mode<Mode> {
         return async_open(path, how, std::nullopt, std::forward<CompletionToken>(token));
     }
+    /// Opens a file with `how` (open_mode::write, append, read_write, ...). Without write access
+    /// this is `open(path)`. A file it creates gets `permissions` (the volume's default if none).
+    file
+    open(std::string_view path, open_mode how, std::error_code& ec,
+         std::optional<std::uint32_t> permissions = std::nullopt) requires writable_mode<Mode> {
+        return wait_for(ec, [&](auto token) { return async_open(path, how, permissions, token); });
+    }
+    file open(std::string_view path, open_mode how) requires writable_mode<Mode> {
+        std::error_code ec;
+        file f = open(path, how, ec);
+        raise(ec, path);
+        return f;
+    }
 
     template <class CompletionToken>
     auto async_write_file(std::string_view path, std::string data,
                           CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code)>(
             path, std::forward<CompletionToken>(token),
-            [data = std::move(data)](std::shared_ptr<core_type> c, std::string p) {
-                return c->write_file(std::move(p), data);
+            [data = std::move(data)](std::shared_ptr<core_type> c, std::string p) mutable {
+                return c->write_file(std::move(p), std::move(data));
             });
     }
     /// Creates or replaces a file with `data` (the parent directory must exist).
     void write_file(std::string_view path, std::string_view data,
                     std::error_code& ec) requires writable_mode<Mode> {
-        std::string copy(data);
-        blocking(path, ec, [&copy](auto c, std::string p) {
-            return c->write_file(std::move(p), std::move(copy));
-        });
+        wait_for(ec, [&](auto token) { return async_write_file(path, std::string(data), token); });
     }
     void write_file(std::string_view path, std::string_view data) requires writable_mode<Mode> {
         std::error_code ec;
@@ -511,21 +505,28 @@ public:
     }
     /// mkdir: the parent must exist; `errc::already_exists` if the path does.
     void create_directory(std::string_view path, std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec, [](auto c, std::string p) {
-            return c->make_directory(std::move(p), false, std::nullopt);
-        });
+        wait_for(ec, [&](auto token) { return async_create_directory(path, token); });
     }
     void create_directory(std::string_view path) requires writable_mode<Mode> {
         std::error_code ec;
         create_directory(path, ec);
         raise(ec, path);
     }
+
+    /// mkdir -p without waiting.
+    template <class CompletionToken>
+    auto async_create_directories(std::string_view path,
+                                  CompletionToken&& token) requires writable_mode<Mode> {
+        return start<void(detail::asio_error_code)>(
+            path, std::forward<CompletionToken>(token),
+            [](std::shared_ptr<core_type> c, std::string p) {
+                return c->make_directory(std::move(p), true, std::nullopt);
+            });
+    }
     /// mkdir -p.
     void create_directories(std::string_view path,
                             std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec, [](auto c, std::string p) {
-            return c->make_directory(std::move(p), true, std::nullopt);
-        });
+        wait_for(ec, [&](auto token) { return async_create_directories(path, token); });
     }
     void create_directories(std::string_view path) requires writable_mode<Mode> {
         std::error_code ec;
@@ -533,45 +534,65 @@ public:
         raise(ec, path);
     }
 
+    /// Removes a file, or an empty directory (`errc::not_empty` otherwise); `what` limits it to
+    /// one kind (unlink, rmdir).
     template <class CompletionToken>
-    auto async_remove(std::string_view path, CompletionToken&& token) requires writable_mode<Mode> {
+    auto async_remove(std::string_view path, removal what,
+                      CompletionToken&& token) requires writable_mode<Mode> {
         return start<void(detail::asio_error_code)>(
             path, std::forward<CompletionToken>(token),
-            [](std::shared_ptr<core_type> c, std::string p) { return c->remove(std::move(p)); });
+            [what](std::shared_ptr<core_type> c, std::string p) {
+                return c->remove(std::move(p), what);
+            });
     }
-    /// unlink, or rmdir of an empty directory (`errc::not_empty` otherwise).
+    template <class CompletionToken>
+    auto async_remove(std::string_view path, CompletionToken&& token) requires writable_mode<Mode> {
+        return async_remove(path, removal::any, std::forward<CompletionToken>(token));
+    }
+    void remove(std::string_view path, removal what,
+                std::error_code& ec) requires writable_mode<Mode> {
+        wait_for(ec, [&](auto token) { return async_remove(path, what, token); });
+    }
     void remove(std::string_view path, std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec, [](auto c, std::string p) { return c->remove(std::move(p)); });
+        remove(path, removal::any, ec);
     }
-    void remove(std::string_view path) requires writable_mode<Mode> {
+    void remove(std::string_view path, removal what = removal::any) requires writable_mode<Mode> {
         std::error_code ec;
-        remove(path, ec);
+        remove(path, what, ec);
         raise(ec, path);
     }
 
+    /// rename(2): files and directories; replaces a file, or an empty directory by a directory,
+    /// unless `how` is `rename_mode::no_replace`. Not atomic: objects are copied, then deleted
+    /// (a directory key by key).
     template <class CompletionToken>
-    auto async_rename(std::string_view from, std::string_view to,
+    auto async_rename(std::string_view from, std::string_view to, rename_mode how,
                       CompletionToken&& token) requires writable_mode<Mode> {
         std::error_code ec;
         std::string target = normalize_path(to, ec);
         return start<void(detail::asio_error_code)>(
             from, std::forward<CompletionToken>(token),
-            [target, ec](std::shared_ptr<core_type> c, std::string p) {
-                return checked(ec, c->rename(std::move(p), target));
+            [target, ec, how](std::shared_ptr<core_type> c, std::string p) {
+                return checked(ec, c->rename(std::move(p), target, how));
             });
     }
-    /// rename(2): files and directories; replaces a file, or an empty directory by a directory.
-    /// Not atomic: objects are copied, then deleted (a directory key by key).
+    template <class CompletionToken>
+    auto async_rename(std::string_view from, std::string_view to,
+                      CompletionToken&& token) requires writable_mode<Mode> {
+        return async_rename(from, to, rename_mode::replace, std::forward<CompletionToken>(token));
+    }
+    void rename(std::string_view from, std::string_view to, rename_mode how,
+                std::error_code& ec) requires writable_mode<Mode> {
+        wait_for(ec, [&](auto token) { return async_rename(from, to, how, token); });
+    }
     void rename(std::string_view from, std::string_view to,
                 std::error_code& ec) requires writable_mode<Mode> {
-        std::string target = normalize_path(to, ec);
-        if (ec) return;
-        blocking(from, ec,
-                 [&target](auto c, std::string p) { return c->rename(std::move(p), target); });
+        rename(from, to, rename_mode::replace, ec);
     }
-    void rename(std::string_view from, std::string_view to) requires writable_mode<Mode> {
+    void rename(std::string_view from, std::string_view to,
+                rename_mode how = rename_mode::replace) requires writable_mode<Mode> {
         std::error_code ec;
-        rename(from, to, ec);
+        rename(from, to, how, ec);
         raise(ec, from);
     }
 
@@ -587,9 +608,7 @@ public:
     /// A symlink at `link` pointing to `target` (stored the way s3fs stores them).
     void create_symlink(std::string_view target, std::string_view link,
                         std::error_code& ec) requires writable_mode<Mode> {
-        std::string t(target);
-        blocking(link, ec,
-                 [&t](auto c, std::string p) { return c->make_symlink(t, std::move(p)); });
+        wait_for(ec, [&](auto token) { return async_create_symlink(target, link, token); });
     }
     void create_symlink(std::string_view target,
                         std::string_view link) requires writable_mode<Mode> {
@@ -610,7 +629,7 @@ public:
     /// truncate(2): shrinks or extends (with zeros) a file.
     void resize_file(std::string_view path, std::uint64_t size,
                      std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec, [size](auto c, std::string p) { return c->resize(std::move(p), size); });
+        wait_for(ec, [&](auto token) { return async_resize_file(path, size, token); });
     }
     void resize_file(std::string_view path, std::uint64_t size) requires writable_mode<Mode> {
         std::error_code ec;
@@ -631,10 +650,7 @@ public:
     /// chmod, chown and utimens in one metadata rewrite.
     void set_attributes(std::string_view path, const attribute_change& change,
                         std::error_code& ec) requires writable_mode<Mode> {
-        blocking(path, ec, [&change](auto c, std::string p) {
-            return c->change_attributes(std::move(p),
-                                        [&change](file_status& st) { change.apply_to(st); });
-        });
+        wait_for(ec, [&](auto token) { return async_set_attributes(path, change, token); });
     }
     void set_attributes(std::string_view path,
                         const attribute_change& change) requires writable_mode<Mode> {
@@ -643,12 +659,18 @@ public:
         raise(ec, path);
     }
 
+    /// chmod without waiting: the low 12 bits of `mode`.
+    template <class CompletionToken>
+    auto async_permissions(std::string_view path, std::uint32_t mode,
+                           CompletionToken&& token) requires writable_mode<Mode> {
+        attribute_change change;
+        change.permissions = mode;
+        return async_set_attributes(path, change, std::forward<CompletionToken>(token));
+    }
     /// chmod: the low 12 bits of `mode`.
     void permissions(std::string_view path, std::uint32_t mode,
                      std::error_code& ec) requires writable_mode<Mode> {
-        attribute_change change;
-        change.permissions = mode;
-        set_attributes(path, change, ec);
+        wait_for(ec, [&](auto token) { return async_permissions(path, mode, token); });
     }
     void permissions(std::string_view path, std::uint32_t mode) requires writable_mode<Mode> {
         std::error_code ec;
@@ -656,12 +678,18 @@ public:
         raise(ec, path);
     }
 
+    /// Sets the modification time without waiting.
+    template <class CompletionToken>
+    auto async_last_write_time(std::string_view path, std::chrono::system_clock::time_point when,
+                               CompletionToken&& token) requires writable_mode<Mode> {
+        attribute_change change;
+        change.mtime = when;
+        return async_set_attributes(path, change, std::forward<CompletionToken>(token));
+    }
     /// Sets the modification time.
     void last_write_time(std::string_view path, std::chrono::system_clock::time_point when,
                          std::error_code& ec) requires writable_mode<Mode> {
-        attribute_change change;
-        change.mtime = when;
-        set_attributes(path, change, ec);
+        wait_for(ec, [&](auto token) { return async_last_write_time(path, when, token); });
     }
     void last_write_time(std::string_view path,
                          std::chrono::system_clock::time_point when) requires writable_mode<Mode> {
@@ -679,7 +707,7 @@ public:
     /// Returns once every closed file is in the bucket (immediately in write_through, where
     /// close already uploaded). On failure the files stay queued and the error names a key.
     void flush(std::error_code& ec) requires writable_mode<Mode> {
-        blocking("", ec, [](auto c, std::string) { return c->flush(); });
+        wait_for(ec, [&](auto token) { return async_flush(token); });
     }
     void flush() requires writable_mode<Mode> {
         std::error_code ec;
@@ -703,10 +731,16 @@ public:
 
     // ---- copy mode ---------------------------------------------------------------------------
 
+    /// `refresh()` without waiting; completes with `(error_code, copy_stats)`.
+    template <class CompletionToken>
+    auto async_refresh(CompletionToken&& token) requires local_copy_mode<Mode> {
+        return detail::async_run<void(detail::asio_error_code, copy_stats)>(
+            core_->get_executor(), std::forward<CompletionToken>(token),
+            [fetcher = fetcher_] { return refreshing(fetcher); });
+    }
     /// Fetches what changed in the bucket since the last fetch; removes what is gone.
     copy_stats refresh(std::error_code& ec) requires local_copy_mode<Mode> {
-        return detail::run_blocking(
-            core_->get_executor(), [this] { return fetcher_->run(); }, ec);
+        return wait_for(ec, [&](auto token) { return async_refresh(token); });
     }
     copy_stats refresh() requires local_copy_mode<Mode> {
         std::error_code ec;
@@ -737,7 +771,7 @@ private:
             volume_options local = options;
             local.prefix.clear();
             core_ = std::make_shared<core_type>(executor, mirror, local);
-            fetcher_ = std::make_unique<detail::copy_fetch<Store>>(std::move(store), prefix, mirror,
+            fetcher_ = std::make_shared<detail::copy_fetch<Store>>(std::move(store), prefix, mirror,
                                                                    options.copy_parallelism,
                                                                    options.on_copy_progress);
             std::error_code ec;
@@ -781,22 +815,27 @@ private:
             core, std::move(staged), has(how, open_mode::append_bit), dirty));
     }
 
-    /// Runs `make(core, normalized path)` on the volume's executor and waits.
-    template <class Make>
-    auto blocking(std::string_view path, std::error_code& ec, Make make) {
-        using result_type = typename decltype(make(core_, std::string()))::value_type;
-        const std::string p = normalize_path(path, ec);
-        // A blocking call from one of the volume's own threads would wait for itself.
-        if (!ec && pool_ && pool_->get_executor().running_in_this_thread())
+    /// Starts an operation with `start_operation(use_future)` and waits for it; its error goes
+    /// to `ec`. A call from one of the volume's own threads would wait for itself: refused.
+    template <class Start>
+    auto wait_for(std::error_code& ec, Start start_operation) {
+        using result_type = decltype(start_operation(boost::asio::use_future).get());
+        ec.clear();
+        if (pool_ && pool_->get_executor().running_in_this_thread())
             ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
-        if (ec) {
-            if constexpr (std::is_void_v<result_type>)
-                return;
-            else
-                return result_type{};
-        }
-        return detail::run_blocking(
-            core_->get_executor(), [&] { return make(core_, p); }, ec);
+        else
+            try {
+                return start_operation(boost::asio::use_future).get();
+            } catch (const boost::system::system_error& e) {
+                ec = e.code();
+            }
+        if constexpr (!std::is_void_v<result_type>) return result_type{};
+    }
+
+    /// The copy's refresh; the coroutine holds the fetcher, which may outlive the volume.
+    static boost::asio::awaitable<copy_stats>
+    refreshing(std::shared_ptr<detail::copy_fetch<Store>> fetcher) {
+        co_return co_await fetcher->run();
     }
 
     template <class Signature, class CompletionToken, class Make>
@@ -839,7 +878,7 @@ private:
 
     std::unique_ptr<boost::asio::thread_pool> pool_;
     std::shared_ptr<core_type> core_;
-    std::unique_ptr<detail::copy_fetch<Store>> fetcher_;
+    std::shared_ptr<detail::copy_fetch<Store>> fetcher_;
     copy_stats initial_;
     std::optional<detail::cache_folder> copy_folder_; ///< copy mode: the mirror's folder
 };

@@ -67,9 +67,6 @@ struct attribute_defaults {
     std::uint32_t directory_permissions = 0755;
 };
 
-/// One entry of a directory listing. Its status comes from the listing itself: type, size and
-/// time are right; permissions and owner are the defaults unless the volume already knew the
-/// path (ask `volume::status` for the stored ones).
 /// How much a directory listing tells of each entry.
 enum class listing_detail {
     /// Each entry's whole status. Listings of S3-like stores carry no user metadata, so the
@@ -80,6 +77,18 @@ enum class listing_detail {
     listed,
 };
 
+/// What a removal may take: `file` is unlink(2) (files and symlinks; `errc::is_a_directory`
+/// otherwise), `directory` rmdir(2) (`errc::not_a_directory` otherwise), `any` either, as
+/// std::filesystem::remove.
+enum class removal { any, file, directory };
+
+/// Whether a rename may replace what is at its target (`no_replace` is RENAME_NOREPLACE:
+/// `errc::already_exists` if anything is there).
+enum class rename_mode { replace, no_replace };
+
+/// One entry of a directory listing. Its status comes from the listing itself: type, size and
+/// time are right; permissions and owner are the defaults unless the volume already knew the
+/// path (ask `volume::status` for the stored ones).
 class directory_entry {
 public:
     directory_entry() = default;

@@ -414,11 +414,13 @@ public:
     }
 
     /// unlink or rmdir: directories must be empty.
-    boost::asio::awaitable<void> remove(std::string path) {
+    boost::asio::awaitable<void> remove(std::string path, removal what) {
         if (path.empty()) fail(errc::invalid_argument);
         co_await drain_within(path);
         const file_status st = co_await stat(path);
         if (!st.exists()) fail(errc::not_found);
+        if (what == removal::file && st.is_directory()) fail(errc::is_a_directory);
+        if (what == removal::directory && !st.is_directory()) fail(errc::not_a_directory);
         if (st.is_directory()) {
             const list_page page = co_await names_->peek_below(path);
             const std::string marker_key = dir_key_of(path);
@@ -436,7 +438,9 @@ public:
     }
 
     /// rename(2) over objects: copy, then delete. Not atomic; a directory moves key by key.
-    boost::asio::awaitable<void> rename(std::string from, std::string to) {
+    /// `no_replace` checks the target before it copies: another client's object written in
+    /// between is replaced (object stores have no conditional copy to close that window).
+    boost::asio::awaitable<void> rename(std::string from, std::string to, rename_mode how) {
         if (from.empty() || to.empty()) fail(errc::invalid_argument);
         if (from == to) co_return;
         if (is_within(to, from)) fail(errc::invalid_argument); // a directory into itself
@@ -446,6 +450,7 @@ public:
         if (!source.exists()) fail(errc::not_found);
         co_await require_parent_directory(to);
         const file_status target = co_await stat(to);
+        if (how == rename_mode::no_replace && target.exists()) fail(errc::already_exists);
 
         if (!source.is_directory()) {
             if (target.is_directory()) fail(errc::is_a_directory);

@@ -446,17 +446,11 @@ private:
         } else {
             std::string path;
             if (!child_path(req, parent, name, path)) return;
-            volume_.async_status(
-                path, tracked([this, req, path, directory](error_code ec, file_status st) {
-                    if (ec) return reply_error(req, ec);
-                    if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
-                    if (st.is_directory() != directory)
-                        return (void)fuse_reply_err(req, directory ? ENOTDIR : EISDIR);
-                    volume_.async_remove(path, tracked([this, req, path](error_code rec) {
-                                             if (!rec) inodes_.removed(path);
-                                             reply_error(req, rec);
-                                         }));
-                }));
+            volume_.async_remove(path, directory ? removal::directory : removal::file,
+                                 tracked([this, req, path](error_code ec) {
+                                     if (!ec) inodes_.removed(path);
+                                     reply_error(req, ec);
+                                 }));
         }
     }
 
@@ -470,18 +464,11 @@ private:
             std::string from, to;
             if (!child_path(req, parent, name, from) || !child_path(req, new_parent, new_name, to))
                 return;
-            auto move = [this, req, from, to](error_code ec) {
-                if (ec) return reply_error(req, ec);
-                volume_.async_rename(from, to, tracked([this, req, from, to](error_code rec) {
-                                         if (!rec) inodes_.renamed(from, to);
-                                         reply_error(req, rec);
-                                     }));
-            };
-            if (!(flags & RENAME_NOREPLACE)) return move({});
-            volume_.async_status(to, tracked([req, move](error_code ec, file_status st) {
-                                     if (!ec && st.exists())
-                                         return (void)fuse_reply_err(req, EEXIST);
-                                     move(ec);
+            const rename_mode how =
+                flags & RENAME_NOREPLACE ? rename_mode::no_replace : rename_mode::replace;
+            volume_.async_rename(from, to, how, tracked([this, req, from, to](error_code ec) {
+                                     if (!ec) inodes_.renamed(from, to);
+                                     reply_error(req, ec);
                                  }));
         }
     }
