@@ -131,6 +131,9 @@ TEST_CASE("md5: RFC 1321's examples, and OpenSSL's digest of any input fed in an
     };
     // RFC 1321, A.5.
     CHECK(digest_of("") == "d41d8cd98f00b204e9800998ecf8427e");
+    detail::md5 nothing; // an empty buffer's data() may be null: the local store's empty files
+    nothing.update(nullptr, 0);
+    CHECK(detail::to_hex(nothing.finish()) == "d41d8cd98f00b204e9800998ecf8427e");
     CHECK(digest_of("a") == "0cc175b9c0f1b6a831c399e269772661");
     CHECK(digest_of("abc") == "900150983cd24fb0d6963f7d28e17f72");
     CHECK(digest_of("message digest") == "f96b697d7cb7938d525a2f31aaf161d0");

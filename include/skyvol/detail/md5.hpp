@@ -25,6 +25,7 @@ using md5_digest = std::array<unsigned char, 16>;
 class md5 {
 public:
     void update(const void* data, std::size_t size) {
+        if (size == 0) return; // `data` may be null then, and memcpy must not see it
         auto* in = static_cast<const unsigned char*>(data);
         length_ += size;
         if (buffered_) {
