@@ -39,12 +39,16 @@ auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_execu
                    CompletionToken&& token, Work&& work,
                    std::shared_ptr<const void> work_context = nullptr) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
-        // The initiation holds the context while it posts: the work may run, complete and drop
-        // every other reference to the context before post() returns, and post() still
-        // signals the context's condition variable then (a ThreadSanitizer report in CI).
         [work_executor, io_executor, work_context = std::move(work_context)](auto handler,
                                                                              auto operation) {
-            (void)work_executor; // unused when the work runs on the handler's executor
+            // Held on this thread's stack until post() returns: the work may run, complete and
+            // drop every other reference to the context first, and post() still signals the
+            // context's condition variable then (ThreadSanitizer, twice in CI). The initiation
+            // itself is no place for it: with use_awaitable it lives in a coroutine frame that
+            // the completion, on another thread, may destroy before post() returns.
+            const std::shared_ptr<const void> held = work_context;
+            const WorkExecutor target = work_executor;
+            (void)target; // unused when the work runs on the handler's executor
             auto handler_executor =
                 boost::asio::prefer(boost::asio::get_associated_executor(handler, io_executor),
                                     boost::asio::execution::outstanding_work.tracked);
@@ -59,7 +63,7 @@ auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_execu
             if constexpr (std::is_same_v<WorkExecutor, on_handler_executor_t>)
                 boost::asio::post(handler_executor, std::move(run_and_complete));
             else
-                boost::asio::post(work_executor, std::move(run_and_complete));
+                boost::asio::post(target, std::move(run_and_complete));
         },
         token, std::forward<Work>(work));
 }

@@ -43,14 +43,17 @@ template <class Signature, class Executor, class CompletionToken, class MakeAwai
 auto async_run(const Executor& executor, CompletionToken&& token, MakeAwaitable make,
                std::shared_ptr<const void> context = nullptr) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
-        // Held while co_spawn posts, as in async_offload: the coroutine may end, and drop the
-        // last other reference to the context, before the post has returned.
         [executor, context = std::move(context)](auto handler, MakeAwaitable maker) {
+            // Held on this thread's stack while co_spawn posts, as in async_offload: the
+            // coroutine may end, and drop the last other reference to the context, before the
+            // post has returned.
+            const std::shared_ptr<const void> held = context;
+            const Executor target = executor;
             auto handler_executor =
                 boost::asio::prefer(boost::asio::get_associated_executor(handler, executor),
                                     boost::asio::execution::outstanding_work.tracked);
             boost::asio::co_spawn(
-                executor, maker(),
+                target, maker(),
                 [handler = std::move(handler), handler_executor](std::exception_ptr ep,
                                                                  auto&&... results) mutable {
                     asio_error_code ec(error_from(ep));
