@@ -4,10 +4,12 @@
 #include "support/temp_dir.hpp"
 #include "support/volume_fixtures.hpp"
 
+#include <skyvol/fuse/control.hpp>
 #include <skyvol/store/local_store.hpp>
 #include <skyvol/store/memory_store.hpp>
 #include <skyvol/volume.hpp>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -314,6 +316,83 @@ TEMPLATE_LIST_TEST_CASE("volume: asynchronous operations with completion tokens"
         nested.set_value(inner);
     });
     CHECK(nested.get_future().get() == std::errc::resource_deadlock_would_occur);
+}
+
+TEMPLATE_LIST_TEST_CASE("volume: create_file makes an empty file and an open file tells its status",
+                        "[volume]", writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    const file_status made = v.create_file("node", 0600);
+    CHECK(made.is_regular_file());
+    CHECK(made.size == 0);
+    CHECK(made.permissions == 0600);
+    CHECK(v.status("node").permissions == 0600);
+    CHECK(v.read_file("node").empty());
+    std::error_code ec;
+    v.create_file("node", ec);
+    CHECK(ec == errc::already_exists);
+    v.create_file("no/parent", ec);
+    CHECK(ec == errc::not_found);
+    CHECK(v.async_create_file("other", std::nullopt, boost::asio::use_future).get().permissions ==
+          0644);
+
+    // What the adaptor's create replies with comes from the file itself, not another lookup.
+    file w = v.open("fresh", open_mode::write | open_mode::exclusive, ec, 0640);
+    REQUIRE_FALSE(ec);
+    w.write(std::string_view("12345"));
+    CHECK(w.status().is_regular_file());
+    CHECK(w.status().size == 5);
+    CHECK(w.status().permissions == 0640);
+    w.close();
+    CHECK_FALSE(w.status().exists());
+    file r = v.open("fresh");
+    CHECK(r.status().size == 5);
+    CHECK(r.status().permissions == 0640);
+
+    // The file's asynchronous forms complete on the handler's own executor, and a closed file
+    // says so there too.
+    boost::asio::io_context io;
+    char buffer[8] = {};
+    std::optional<std::size_t> read;
+    r.async_read_at(1, boost::asio::buffer(buffer),
+                    boost::asio::bind_executor(io, [&](boost::system::error_code e, std::size_t n) {
+                        CHECK_FALSE(e);
+                        CHECK(io.get_executor().running_in_this_thread());
+                        read = n;
+                    }));
+    std::optional<boost::system::error_code> closed;
+    file none;
+    none.async_sync(boost::asio::bind_executor(io, [&](boost::system::error_code e) {
+        CHECK(io.get_executor().running_in_this_thread());
+        closed = e;
+    }));
+    CHECK_FALSE(closed); // never inside the call
+    while (!read || !closed)
+        io.run_one();
+    CHECK(*read == 4);
+    CHECK(std::string_view(buffer, 4) == "2345");
+    CHECK(*closed == std::errc::bad_file_descriptor);
+}
+
+TEMPLATE_LIST_TEST_CASE("volume: the control attributes a mount's root answers", "[volume]",
+                        writable_setups) {
+    TestType s;
+    auto& v = *s.vol;
+    namespace control = fuse::control;
+    CHECK(control::value_of(v, control::pending) == "0");
+    CHECK(control::value_of(v, control::pid) == std::to_string(::getpid()));
+    CHECK(control::value_of(v, control::cache_dir) == v.options().cache_dir.string());
+    CHECK_FALSE(control::value_of(v, "user.other"));
+    CHECK_FALSE(control::value_of(v, control::flush)); // written, not read
+    v.write_file("f", "data");
+    control::async_write(v, control::flush, boost::asio::use_future).get();
+    CHECK(control::value_of(v, control::pending) == "0");
+    try {
+        control::async_write(v, "user.other", boost::asio::use_future).get();
+        FAIL("no error");
+    } catch (const boost::system::system_error& e) {
+        CHECK(e.code() == std::errc::operation_not_supported);
+    }
 }
 
 TEMPLATE_LIST_TEST_CASE("volume: concurrent writers and readers on different files", "[volume]",

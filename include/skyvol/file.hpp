@@ -6,19 +6,21 @@
 /// writes into a local staging copy that becomes the object when the file is closed or synced.
 /// Close reports the upload's error; the destructor closes too but can only swallow it.
 
+#include <skyvol/detail/async.hpp>
 #include <skyvol/error.hpp>
+#include <skyvol/fs/status.hpp>
 
-#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/dispatch.hpp>
+#include <boost/asio/system_executor.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 
 namespace skyvol {
@@ -57,19 +59,22 @@ public:
     virtual std::size_t write_at(std::uint64_t offset, boost::asio::const_buffer data,
                                  std::error_code& ec) = 0;
     virtual std::uint64_t size() const = 0;
+    virtual file_status status() const = 0;
     virtual void resize(std::uint64_t size, std::error_code& ec) = 0;
     virtual void sync(std::error_code& ec) = 0;
     virtual void close(std::error_code& ec) = 0;
     virtual bool appends() const = 0;
     virtual error_context where() const = 0;
 
-    // The asynchronous forms call back on the volume's executor.
-    using done_callback = std::function<void(std::error_code)>;
-    using read_callback = std::function<void(std::error_code, std::size_t)>;
+    // The asynchronous forms complete the handler as detail/async.hpp does: on its associated
+    // executor (the volume's if it has none), never inside the call.
+    using done_handler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
+    using read_handler =
+        boost::asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
     virtual void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
-                               read_callback done) = 0;
-    virtual void async_sync(done_callback done) = 0;
-    virtual void async_close(done_callback done) = 0;
+                               read_handler done) = 0;
+    virtual void async_sync(done_handler done) = 0;
+    virtual void async_close(done_handler done) = 0;
 };
 } // namespace detail
 
@@ -91,6 +96,9 @@ public:
 
     bool is_open() const noexcept { return impl_ != nullptr; }
     std::uint64_t size() const { return impl_ ? impl_->size() : 0; }
+    /// What stat shows of this file now: a writer's staged size, owner and permissions; a
+    /// reader's status when it was opened. Not found if the file is not open.
+    file_status status() const { return impl_ ? impl_->status() : file_status{}; }
     std::uint64_t tell() const noexcept { return position_; }
     void seek(std::uint64_t position) noexcept { position_ = position; }
 
@@ -205,31 +213,25 @@ public:
     error_context where() const { return impl_ ? impl_->where() : error_context{}; }
 
 private:
-    /// Starts `begin(impl, callback)`; the callback completes the token on the handler's
-    /// associated executor with the callback's arguments.
+    /// Starts `begin(impl, handler)` on `target` (this file's implementation unless given);
+    /// a closed file completes with `bad_file_descriptor`.
     template <class Signature, class CompletionToken, class Begin>
     auto start(CompletionToken&& token, Begin begin,
                std::shared_ptr<detail::file_impl> target = {}) {
         if (!target) target = impl_;
         return boost::asio::async_initiate<CompletionToken, Signature>(
             [](auto handler, Begin begin_op, std::shared_ptr<detail::file_impl> impl) {
-                // std::function needs a copyable callback; the handler itself may be move-only.
-                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                auto complete = [shared, impl](std::error_code ec, auto... results) {
-                    auto executor = boost::asio::get_associated_executor(*shared);
-                    boost::asio::dispatch(executor, [shared, ec, results...]() mutable {
-                        std::move (*shared)(boost::system::error_code(ec), results...);
+                if (impl) return begin_op(*impl, std::move(handler));
+                detail::async_offload<Signature>(
+                    detail::on_handler_executor, boost::asio::system_executor(), std::move(handler),
+                    [] {
+                        const detail::asio_error_code closed(
+                            std::make_error_code(std::errc::bad_file_descriptor));
+                        if constexpr (std::is_same_v<Signature, void(detail::asio_error_code)>)
+                            return std::tuple(closed);
+                        else
+                            return std::tuple(closed, std::size_t{0});
                     });
-                };
-                if (!impl) {
-                    const auto closed = std::make_error_code(std::errc::bad_file_descriptor);
-                    if constexpr (std::is_same_v<Signature, void(boost::system::error_code)>)
-                        complete(closed);
-                    else
-                        complete(closed, std::size_t{0});
-                    return;
-                }
-                begin_op(*impl, std::move(complete));
             },
             token, std::move(begin), std::move(target));
     }

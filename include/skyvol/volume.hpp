@@ -33,11 +33,14 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <atomic>
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -45,13 +48,11 @@ namespace skyvol {
 
 namespace detail {
 
-/// Runs `make()` on `executor` and calls `done(error, results...)` there.
-template <class Executor, class MakeAwaitable, class Callback>
-void spawn_with_callback(const Executor& executor, MakeAwaitable make, Callback done) {
-    boost::asio::co_spawn(executor, make(),
-                          [done = std::move(done)](std::exception_ptr ep, auto&&... results) {
-                              done(error_from(ep), std::forward<decltype(results)>(results)...);
-                          });
+/// Completes `handler` with `results...` (computed already) through the one bridge.
+template <class Signature, class Executor, class Handler, class... Results>
+void complete_now(const Executor& executor, Handler handler, Results... results) {
+    async_offload<Signature>(on_handler_executor, executor, std::move(handler),
+                             [results...] { return std::tuple(results...); });
 }
 
 /// A file open for reading: reads stream through read-ahead, or go to the volume's cache (or
@@ -59,12 +60,12 @@ void spawn_with_callback(const Executor& executor, MakeAwaitable make, Callback 
 template <class Core>
 class reader_file final : public file_impl {
 public:
-    reader_file(std::shared_ptr<Core> core, std::string path, std::uint64_t size)
+    reader_file(std::shared_ptr<Core> core, std::string path, file_status status)
         : core_(std::move(core))
         , path_(std::move(path))
         , key_(core_->key_of(path_))
-        , size_(size)
-        , ahead_(core_->make_read_ahead(path_, size_)) {}
+        , status_(std::move(status))
+        , ahead_(core_->make_read_ahead(path_, status_.size)) {}
     std::size_t read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                         std::error_code& ec) override {
         return run_blocking(core_->get_executor(), reading(offset, buffer), ec);
@@ -73,7 +74,8 @@ public:
         ec = std::make_error_code(std::errc::bad_file_descriptor);
         return 0;
     }
-    std::uint64_t size() const override { return size_; }
+    std::uint64_t size() const override { return status_.size; }
+    file_status status() const override { return status_; }
     void resize(std::uint64_t, std::error_code& ec) override {
         ec = std::make_error_code(std::errc::bad_file_descriptor);
     }
@@ -83,13 +85,15 @@ public:
     error_context where() const override { return core_->where(key_); }
 
     void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
-                       read_callback done) override {
-        spawn_with_callback(core_->get_executor(), reading(offset, buffer), std::move(done));
+                       read_handler done) override {
+        async_run<void(asio_error_code, std::size_t)>(core_->get_executor(), std::move(done),
+                                                      reading(offset, buffer), core_);
     }
-    void async_sync(done_callback done) override {
-        boost::asio::post(core_->get_executor(), [done] { done({}); });
+    void async_sync(done_handler done) override {
+        complete_now<void(asio_error_code)>(core_->get_executor(), std::move(done),
+                                            asio_error_code{});
     }
-    void async_close(done_callback done) override { async_sync(std::move(done)); }
+    void async_close(done_handler done) override { async_sync(std::move(done)); }
 
     /// Ranged GETs this file's read-ahead started (0 without read-ahead).
     std::uint64_t fetches() const noexcept { return ahead_ ? ahead_->fetches() : 0; }
@@ -105,8 +109,8 @@ private:
 
     std::shared_ptr<Core> core_;
     std::string path_;
-    std::string key_; ///< owned here: error_context only views it
-    std::uint64_t size_;
+    std::string key_;                   ///< owned here: error_context only views it
+    file_status status_;                ///< as it was at open
     std::shared_ptr<read_ahead> ahead_; ///< null where the volume reads through a cache
 };
 
@@ -151,6 +155,7 @@ public:
         return done;
     }
     std::uint64_t size() const override { return core_->staging().size(*staged_); }
+    file_status status() const override { return core_->staging().view(*staged_).status; }
     void resize(std::uint64_t size, std::error_code& ec) override {
         ec.clear();
         if (::ftruncate(staged_->fd(), static_cast<off_t>(size)) != 0) {
@@ -186,39 +191,38 @@ public:
         }
         run_blocking(core->get_executor(), closing(core, staged, wrote), ec);
     }
+    // The staging copy is read here, not later: a close may take it once this returns.
     void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
-                       read_callback done) override {
+                       read_handler done) override {
         std::error_code ec;
         const std::size_t n = read_at(offset, buffer, ec);
-        boost::asio::post(core_->get_executor(), [done, ec, n] { done(ec, n); });
+        complete_now<void(asio_error_code, std::size_t)>(core_->get_executor(), std::move(done),
+                                                         asio_error_code(ec), n);
     }
-    void async_sync(done_callback done) override {
+    void async_sync(done_handler done) override {
         const std::uint64_t changes = attribute_changes();
-        if (!dirty_.exchange(false)) {
-            boost::asio::post(core_->get_executor(), [done] { done({}); });
-            return;
-        }
-        spawn_with_callback(
-            core_->get_executor(), snapshot(),
-            [this_file = this->shared_from_this(), done, changes](std::error_code ec) {
-                if (ec)
-                    this_file->dirty_ = true;
-                else
-                    this_file->committed_changes_ = changes;
-                done(ec);
-            });
+        if (!dirty_.exchange(false))
+            return complete_now<void(asio_error_code)>(core_->get_executor(), std::move(done),
+                                                       asio_error_code{});
+        async_run<void(asio_error_code)>(
+            core_->get_executor(), std::move(done),
+            [this_file = this->shared_from_this(), source = staged_, changes] {
+                return synced(this_file, source, changes);
+            },
+            core_);
     }
-    void async_close(done_callback done) override {
+    void async_close(done_handler done) override {
         auto core = core_;
         const bool wrote = dirty_;
         const bool changed = attribute_changes() != committed_changes_;
         auto staged = std::exchange(staged_, nullptr);
         if (!wrote && !changed) {
             core->discard(staged);
-            boost::asio::post(core->get_executor(), [done] { done({}); });
-            return;
+            return complete_now<void(asio_error_code)>(core->get_executor(), std::move(done),
+                                                       asio_error_code{});
         }
-        spawn_with_callback(core->get_executor(), closing(core, staged, wrote), std::move(done));
+        async_run<void(asio_error_code)>(core->get_executor(), std::move(done),
+                                         closing(core, staged, wrote), core);
     }
     bool appends() const override { return append_; }
     error_context where() const override { return core_->where(key_); }
@@ -253,6 +257,22 @@ private:
                                                     std::shared_ptr<staged_file> source) {
         auto copy = core->snapshot_of(*source); // named: g++ 12 and temporaries in co_await
         co_await core->commit_or_discard(copy);
+    }
+    /// async_sync's commit: what it committed is recorded, a failure leaves the file dirty.
+    static boost::asio::awaitable<void> synced(std::shared_ptr<writer_file> self,
+                                               std::shared_ptr<staged_file> source,
+                                               std::uint64_t changes) {
+        std::exception_ptr failure;
+        try {
+            co_await commit_copy(self->core_, source);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (failure) {
+            self->dirty_ = true;
+            std::rethrow_exception(failure);
+        }
+        self->committed_changes_ = changes;
     }
 
     std::shared_ptr<Core> core_;
@@ -466,6 +486,32 @@ public:
         file f = open(path, how, ec);
         raise(ec, path);
         return f;
+    }
+
+    /// mknod(2) of a regular file without waiting: an empty file where nothing is
+    /// (`errc::already_exists` otherwise), with `permissions` (the volume's default if none);
+    /// completes with `(error_code, file_status)`, the new file's status.
+    template <class CompletionToken>
+    auto async_create_file(std::string_view path, std::optional<std::uint32_t> permissions,
+                           CompletionToken&& token) requires writable_mode<Mode> {
+        return start<void(detail::asio_error_code, file_status)>(
+            path, std::forward<CompletionToken>(token),
+            [permissions](std::shared_ptr<core_type> c, std::string p) {
+                return create_empty(std::move(c), std::move(p), permissions);
+            });
+    }
+    file_status create_file(std::string_view path, std::error_code& ec,
+                            std::optional<std::uint32_t> permissions = std::nullopt) requires
+        writable_mode<Mode> {
+        return wait_for(ec,
+                        [&](auto token) { return async_create_file(path, permissions, token); });
+    }
+    file_status create_file(std::string_view path, std::optional<std::uint32_t> permissions =
+                                                       std::nullopt) requires writable_mode<Mode> {
+        std::error_code ec;
+        file_status st = create_file(path, ec, permissions);
+        raise(ec, path);
+        return st;
     }
 
     template <class CompletionToken>
@@ -798,7 +844,7 @@ private:
         if (!st.exists()) detail::fail(errc::not_found);
         if (st.is_directory()) detail::fail(errc::is_a_directory);
         co_return file(
-            std::make_shared<detail::reader_file<core_type>>(core, std::move(target), st.size));
+            std::make_shared<detail::reader_file<core_type>>(core, std::move(target), st));
     }
 
     static boost::asio::awaitable<file> open_writer(std::shared_ptr<core_type> core,
@@ -813,6 +859,15 @@ private:
         const bool dirty = truncate || core->staging().view(*staged).created;
         co_return file(std::make_shared<detail::writer_file<core_type>>(
             core, std::move(staged), has(how, open_mode::append_bit), dirty));
+    }
+
+    /// Commits an empty new file at once, and gives its status as stat shows it from now on.
+    static boost::asio::awaitable<file_status>
+    create_empty(std::shared_ptr<core_type> core, std::string path,
+                 std::optional<std::uint32_t> permissions) {
+        auto staged = co_await core->open_for_write(path, true, true, false, permissions);
+        co_await core->commit_or_discard(staged);
+        co_return co_await core->stat(path);
     }
 
     /// Starts an operation with `start_operation(use_future)` and waits for it; its error goes

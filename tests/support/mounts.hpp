@@ -3,6 +3,7 @@
 
 // Real kernel mounts for tests: run the `skyvol` tool, and always leave the mount point clean.
 
+#include <skyvol/fuse/control.hpp>
 #include <skyvol/fuse/mount_point.hpp>
 
 #include <catch2/catch.hpp>
@@ -115,12 +116,14 @@ public:
     /// The daemon's process id, from the mount's control attribute.
     int pid() const {
         char value[32] = {};
-        const ssize_t n = ::getxattr(path_.c_str(), "user.skyvol.pid", value, sizeof value - 1);
+        const ssize_t n =
+            ::getxattr(path_.c_str(), skyvol::fuse::control::pid, value, sizeof value - 1);
         return n > 0 ? std::atoi(value) : -1;
     }
     std::size_t pending() const {
         char value[32] = {};
-        const ssize_t n = ::getxattr(path_.c_str(), "user.skyvol.pending", value, sizeof value - 1);
+        const ssize_t n =
+            ::getxattr(path_.c_str(), skyvol::fuse::control::pending, value, sizeof value - 1);
         return n > 0 ? static_cast<std::size_t>(std::atoll(value)) : 0;
     }
 

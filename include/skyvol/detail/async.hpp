@@ -8,6 +8,7 @@
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
@@ -60,8 +61,11 @@ auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_execu
                     std::apply(std::move(handler), std::move(results));
                 });
             };
+            // Through the I/O executor into the handler's: a type-erased handler's executor
+            // (any_completion_executor) only dispatches, it cannot be posted to.
             if constexpr (std::is_same_v<WorkExecutor, on_handler_executor_t>)
-                boost::asio::post(handler_executor, std::move(run_and_complete));
+                boost::asio::post(io_executor, boost::asio::bind_executor(
+                                                   handler_executor, std::move(run_and_complete)));
             else
                 boost::asio::post(target, std::move(run_and_complete));
         },

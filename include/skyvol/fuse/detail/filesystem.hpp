@@ -31,6 +31,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -214,11 +215,10 @@ private:
     /// may run a commit.
     template <class Handle>
     void drop(Handle* handle) {
-        std::unique_ptr<Handle> owned;
+        typename owned_handles<Handle>::node_type released;
         {
             std::lock_guard lock(handles_mutex_);
-            auto node = handles_of(handle).extract(handle);
-            if (node) owned = std::move(node.mapped());
+            released = handles_of(handle).extract(handle);
         }
     }
     template <class Handle>
@@ -286,9 +286,14 @@ private:
         volume_.async_status(path, tracked([this, req, path](error_code ec, file_status st) {
                                  if (ec) return reply_error(req, ec);
                                  if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
-                                 const fuse_entry_param e = entry_of(inodes_.remember(path), st);
-                                 if (fuse_reply_entry(req, &e) != 0) inodes_.forget(e.ino, 1);
+                                 reply_entry_with(req, path, st);
                              }));
+    }
+
+    /// Replies with `st`, the status of what is at `path` now.
+    void reply_entry_with(fuse_req_t req, const std::string& path, const file_status& st) {
+        const fuse_entry_param e = entry_of(inodes_.remember(path), st);
+        if (fuse_reply_entry(req, &e) != 0) inodes_.forget(e.ino, 1);
     }
 
     /// The path of `name` in directory `parent`; false after replying with the error.
@@ -399,16 +404,11 @@ private:
             if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM); // no devices or fifos
             std::string path;
             if (!child_path(req, parent, name, path)) return;
-            volume_.async_open(
-                path, open_mode::write_access | open_mode::exclusive, creation_mode(req, mode),
-                tracked([this, req, path](error_code ec, file f) {
-                    if (ec) return reply_error(req, ec);
-                    auto opened = std::make_shared<file>(std::move(f));
-                    opened->async_close(tracked([this, req, path, opened](error_code cec) {
-                        if (cec) return reply_error(req, cec);
-                        reply_entry(req, path);
-                    }));
-                }));
+            volume_.async_create_file(path, creation_mode(req, mode),
+                                      tracked([this, req, path](error_code ec, file_status st) {
+                                          if (ec) return reply_error(req, ec);
+                                          reply_entry_with(req, path, st);
+                                      }));
         }
     }
 
@@ -535,23 +535,13 @@ private:
             if (!child_path(req, parent, name, path)) return;
             open_mode how = open_mode_of(fi.flags) | open_mode::write_access | open_mode::create;
             if (fi.flags & O_EXCL) how = how | open_mode::exclusive;
-            volume_.async_open(
-                path, how, creation_mode(req, mode),
-                tracked([this, req, path, fi](error_code ec, file f) {
-                    if (ec) return reply_error(req, ec);
-                    auto opened = std::make_shared<file>(std::move(f));
-                    volume_.async_status(
-                        path,
-                        tracked([this, req, path, fi, opened](error_code sec, file_status st) {
-                            if (sec || !st.exists()) {
-                                opened->async_close(tracked([opened](error_code) {}));
-                                return reply_error(req, sec ? std::error_code(sec)
-                                                            : make_error_code(errc::not_found));
-                            }
-                            const fuse_entry_param e = entry_of(inodes_.remember(path), st);
-                            reply_open(req, path, std::move(*opened), fi, &e);
-                        }));
-                }));
+            volume_.async_open(path, how, creation_mode(req, mode),
+                               tracked([this, req, path, fi](error_code ec, file f) {
+                                   if (ec) return reply_error(req, ec);
+                                   const fuse_entry_param e =
+                                       entry_of(inodes_.remember(path), f.status());
+                                   reply_open(req, path, std::move(f), fi, &e);
+                               }));
         }
     }
 
@@ -715,39 +705,23 @@ private:
     // ---- control: the tool asks a mount to flush through its root's extended attributes ----
 
     void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-        if (ino != inode_table::root || std::string_view(name) != control::flush)
-            return (void)fuse_reply_err(req, ENOTSUP);
-        if constexpr (write_back_mode<mode_type>) {
-            volume_.async_flush(tracked([this, req](error_code ec) {
-                if (ec)
+        if (ino != inode_table::root) return (void)fuse_reply_err(req, ENOTSUP);
+        control::async_write(
+            volume_, name, tracked([this, req, name = std::string(name)](error_code ec) {
+                if (ec && name == control::flush)
                     options_.log(log_level::error,
                                  "flush failed, uploads stay queued: " + ec.message());
                 reply_error(req, ec);
             }));
-        } else {
-            fuse_reply_err(req, 0);
-        }
     }
 
     void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t size) {
-        const std::string_view n(name);
-        std::string value;
-        if (ino != inode_table::root) return (void)fuse_reply_err(req, ENODATA);
-        if (n == control::pending) {
-            if constexpr (write_back_mode<mode_type>)
-                value = std::to_string(volume_.pending_uploads());
-            else
-                value = "0";
-        } else if (n == control::pid) {
-            value = std::to_string(::getpid());
-        } else if (n == control::cache_dir) {
-            value = volume_.options().cache_dir.string();
-        } else {
-            return (void)fuse_reply_err(req, ENODATA);
-        }
-        if (size == 0) return (void)fuse_reply_xattr(req, value.size());
-        if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
-        fuse_reply_buf(req, value.data(), value.size());
+        std::optional<std::string> value;
+        if (ino == inode_table::root) value = control::value_of(volume_, name);
+        if (!value) return (void)fuse_reply_err(req, ENODATA);
+        if (size == 0) return (void)fuse_reply_xattr(req, value->size());
+        if (size < value->size()) return (void)fuse_reply_err(req, ERANGE);
+        fuse_reply_buf(req, value->data(), value->size());
     }
 
     Volume& volume_;
