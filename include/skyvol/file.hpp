@@ -20,7 +20,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <type_traits>
 
 namespace skyvol {
@@ -222,16 +221,14 @@ private:
         return boost::asio::async_initiate<CompletionToken, Signature>(
             [](auto handler, Begin begin_op, std::shared_ptr<detail::file_impl> impl) {
                 if (impl) return begin_op(*impl, std::move(handler));
-                detail::async_offload<Signature>(
-                    detail::on_handler_executor, boost::asio::system_executor(), std::move(handler),
-                    [] {
-                        const detail::asio_error_code closed(
-                            std::make_error_code(std::errc::bad_file_descriptor));
-                        if constexpr (std::is_same_v<Signature, void(detail::asio_error_code)>)
-                            return std::tuple(closed);
-                        else
-                            return std::tuple(closed, std::size_t{0});
-                    });
+                const detail::asio_error_code closed(
+                    std::make_error_code(std::errc::bad_file_descriptor));
+                if constexpr (std::is_same_v<Signature, void(detail::asio_error_code)>)
+                    detail::async_complete<Signature>(boost::asio::system_executor(),
+                                                      std::move(handler), closed);
+                else
+                    detail::async_complete<Signature>(boost::asio::system_executor(),
+                                                      std::move(handler), closed, std::size_t{0});
             },
             token, std::move(begin), std::move(target));
     }

@@ -35,25 +35,16 @@
 
 #include <atomic>
 #include <cstdio>
-#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <type_traits>
 #include <vector>
 
 namespace skyvol {
 
 namespace detail {
-
-/// Completes `handler` with `results...` (computed already) through the one bridge.
-template <class Signature, class Executor, class Handler, class... Results>
-void complete_now(const Executor& executor, Handler handler, Results... results) {
-    async_offload<Signature>(on_handler_executor, executor, std::move(handler),
-                             [results...] { return std::tuple(results...); });
-}
 
 /// A file open for reading: reads stream through read-ahead, or go to the volume's cache (or
 /// journal) at each call. `path` is the resolved file, not a symlink.
@@ -90,8 +81,8 @@ public:
                                                       reading(offset, buffer), core_);
     }
     void async_sync(done_handler done) override {
-        complete_now<void(asio_error_code)>(core_->get_executor(), std::move(done),
-                                            asio_error_code{});
+        async_complete<void(asio_error_code)>(core_->get_executor(), std::move(done),
+                                              asio_error_code{});
     }
     void async_close(done_handler done) override { async_sync(std::move(done)); }
 
@@ -171,13 +162,8 @@ public:
     void sync(std::error_code& ec) override {
         ec.clear();
         const std::uint64_t changes = attribute_changes();
-        if (!dirty_) return;
-        dirty_ = false; // writes from here on belong to the next sync
-        run_blocking(core_->get_executor(), snapshot(), ec);
-        if (ec)
-            dirty_ = true;
-        else
-            committed_changes_ = changes;
+        if (!dirty_.exchange(false)) return; // writes from here on belong to the next sync
+        run_blocking(core_->get_executor(), syncing(changes), ec);
     }
     void close(std::error_code& ec) override {
         ec.clear();
@@ -196,20 +182,16 @@ public:
                        read_handler done) override {
         std::error_code ec;
         const std::size_t n = read_at(offset, buffer, ec);
-        complete_now<void(asio_error_code, std::size_t)>(core_->get_executor(), std::move(done),
-                                                         asio_error_code(ec), n);
+        async_complete<void(asio_error_code, std::size_t)>(core_->get_executor(), std::move(done),
+                                                           asio_error_code(ec), n);
     }
     void async_sync(done_handler done) override {
         const std::uint64_t changes = attribute_changes();
         if (!dirty_.exchange(false))
-            return complete_now<void(asio_error_code)>(core_->get_executor(), std::move(done),
-                                                       asio_error_code{});
-        async_run<void(asio_error_code)>(
-            core_->get_executor(), std::move(done),
-            [this_file = this->shared_from_this(), source = staged_, changes] {
-                return synced(this_file, source, changes);
-            },
-            core_);
+            return async_complete<void(asio_error_code)>(core_->get_executor(), std::move(done),
+                                                         asio_error_code{});
+        async_run<void(asio_error_code)>(core_->get_executor(), std::move(done), syncing(changes),
+                                         core_);
     }
     void async_close(done_handler done) override {
         auto core = core_;
@@ -218,8 +200,8 @@ public:
         auto staged = std::exchange(staged_, nullptr);
         if (!wrote && !changed) {
             core->discard(staged);
-            return complete_now<void(asio_error_code)>(core->get_executor(), std::move(done),
-                                                       asio_error_code{});
+            return async_complete<void(asio_error_code)>(core->get_executor(), std::move(done),
+                                                         asio_error_code{});
         }
         async_run<void(asio_error_code)>(core->get_executor(), std::move(done),
                                          closing(core, staged, wrote), core);
@@ -248,29 +230,27 @@ private:
     }
 
     /// Commits a copy of what is staged now; this file stays open on its own staging copy.
-    /// (A plain lambda around a coroutine function: a coroutine lambda's captures would die
-    /// with the lambda, before the coroutine ends.)
-    auto snapshot() {
-        return [core = core_, source = staged_] { return commit_copy(core, source); };
-    }
     static boost::asio::awaitable<void> commit_copy(std::shared_ptr<Core> core,
                                                     std::shared_ptr<staged_file> source) {
         auto copy = core->snapshot_of(*source); // named: g++ 12 and temporaries in co_await
         co_await core->commit_or_discard(copy);
     }
-    /// async_sync's commit: what it committed is recorded, a failure leaves the file dirty.
+    /// Makes a sync's awaitable, which holds this file until it is done. (A plain lambda
+    /// around a coroutine function: a coroutine lambda's captures would die with the lambda.)
+    auto syncing(std::uint64_t changes) {
+        return [this_file = this->shared_from_this(), source = staged_, changes] {
+            return synced(this_file, source, changes);
+        };
+    }
+    /// A sync's commit: what it committed is recorded, a failure leaves the file dirty.
     static boost::asio::awaitable<void> synced(std::shared_ptr<writer_file> self,
                                                std::shared_ptr<staged_file> source,
                                                std::uint64_t changes) {
-        std::exception_ptr failure;
         try {
             co_await commit_copy(self->core_, source);
         } catch (...) {
-            failure = std::current_exception();
-        }
-        if (failure) {
             self->dirty_ = true;
-            std::rethrow_exception(failure);
+            throw;
         }
         self->committed_changes_ = changes;
     }

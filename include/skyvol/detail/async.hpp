@@ -72,6 +72,14 @@ auto async_offload(const WorkExecutor& work_executor, const IoExecutor& io_execu
         token, std::forward<Work>(work));
 }
 
+/// Completes `handler` with `results...`, known already, the way async_offload does: on the
+/// handler's executor (`io_executor` if it has none), never inside this call.
+template <class Signature, class IoExecutor, class Handler, class... Results>
+void async_complete(const IoExecutor& io_executor, Handler&& handler, Results... results) {
+    async_offload<Signature>(on_handler_executor, io_executor, std::forward<Handler>(handler),
+                             [results...] { return std::tuple(results...); });
+}
+
 } // namespace skyvol::detail
 
 #endif

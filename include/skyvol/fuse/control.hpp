@@ -17,7 +17,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <tuple>
 
 namespace skyvol::fuse::control {
 
@@ -55,13 +54,11 @@ auto async_write(Volume& volume, std::string_view name, CompletionToken&& token)
             if constexpr (write_back_mode<typename Volume::mode_type>)
                 if (is_flush) return volume.async_flush(std::move(handler));
             // Nothing to flush outside write-back: close already uploaded.
-            skyvol::detail::async_offload<signature>(
-                skyvol::detail::on_handler_executor, volume.get_executor(), std::move(handler),
-                [is_flush] {
-                    return std::tuple(skyvol::detail::asio_error_code(
-                        is_flush ? std::error_code{}
-                                 : std::make_error_code(std::errc::operation_not_supported)));
-                });
+            skyvol::detail::async_complete<signature>(
+                volume.get_executor(), std::move(handler),
+                skyvol::detail::asio_error_code(
+                    is_flush ? std::error_code{}
+                             : std::make_error_code(std::errc::operation_not_supported)));
         },
         token);
 }

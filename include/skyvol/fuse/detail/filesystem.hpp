@@ -706,13 +706,14 @@ private:
 
     void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
         if (ino != inode_table::root) return (void)fuse_reply_err(req, ENOTSUP);
-        control::async_write(
-            volume_, name, tracked([this, req, name = std::string(name)](error_code ec) {
-                if (ec && name == control::flush)
-                    options_.log(log_level::error,
-                                 "flush failed, uploads stay queued: " + ec.message());
-                reply_error(req, ec);
-            }));
+        const bool flushing = std::string_view(name) == control::flush;
+        control::async_write(volume_, name, tracked([this, req, flushing](error_code ec) {
+                                 if (ec && flushing)
+                                     options_.log(log_level::error,
+                                                  "flush failed, uploads stay queued: " +
+                                                      ec.message());
+                                 reply_error(req, ec);
+                             }));
     }
 
     void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t size) {
