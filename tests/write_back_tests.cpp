@@ -5,6 +5,7 @@
 #include "support/temp_dir.hpp"
 #include "support/volume_fixtures.hpp"
 
+#include <skyvol/fs/detail/write_back_journal.hpp>
 #include <skyvol/store/local_store.hpp>
 #include <skyvol/store/memory_store.hpp>
 #include <skyvol/volume.hpp>
@@ -233,6 +234,30 @@ TEST_CASE("write-back: a volume whose uploads keep failing closes and keeps them
     bucket.failing = false;
     next.flush();
     CHECK(object_text(bucket.store, "x/y") == "kept");
+}
+
+TEST_CASE("write-back: what a journal reads back counts as closed when it is read",
+          "[volume][write-back]") {
+    temp_dir cache;
+    {
+        detail::write_back_journal journal(cache.path());
+        detail::write_back_journal::entry e;
+        e.seq = journal.reserve();
+        e.key = "k";
+        e.path = "p";
+        std::ofstream(journal.data_path(e.seq)) << "data";
+        e.size = 4;
+        std::error_code ec;
+        journal.commit(e, ec);
+        REQUIRE_FALSE(ec);
+    }
+    // The write-back delay of a recovered entry runs from its recovery, whatever the uptime.
+    const auto before = std::chrono::steady_clock::now();
+    detail::write_back_journal recovered(cache.path());
+    const auto front = recovered.front();
+    REQUIRE(front);
+    CHECK(front->key == "k");
+    CHECK(front->closed_at >= before);
 }
 
 TEST_CASE("write-back: a rewrite supersedes its pending version, never another file's turn",

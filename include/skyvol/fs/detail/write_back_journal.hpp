@@ -60,8 +60,13 @@ public:
                 std::filesystem::remove(e.path());
         }
         std::sort(seqs.begin(), seqs.end());
+        // A recovered entry's write-back delay runs from now: left at the steady clock's
+        // epoch it would be due at once whenever uptime exceeds the delay, and the delay
+        // is what lets a rewrite after a restart supersede it before it uploads.
+        const auto recovered_at = std::chrono::steady_clock::now();
         for (std::uint64_t seq : seqs) {
             entry e;
+            e.closed_at = recovered_at;
             if (read_entry(seq, e)) pending_.emplace(seq, std::move(e));
             next_seq_ = std::max(next_seq_, seq + 1);
         }
