@@ -9,8 +9,11 @@
 // A fixture whose server lacks part of the API lists it in `static constexpr server_gaps gaps`.
 
 #include "support/async.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 
+#include <skyvol/detail/md5.hpp>
+#include <skyvol/detail/posix_file.hpp>
 #include <skyvol/store/concepts.hpp>
 #include <skyvol/store/key.hpp>
 #include <skyvol/store/object_info.hpp>
@@ -24,6 +27,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fcntl.h>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -719,6 +724,80 @@ TEMPLATE_LIST_TEST_CASE("store: concurrent operations on different keys", "[stor
         for (int i = 0; i < writers; ++i)
             CHECK(co_await get_text(s, "par/" + std::to_string(i)) == payloads[i]);
     });
+}
+
+/// The MD5 hex of `data`: a single-part object's ETag.
+inline std::string md5_hex(std::string_view data) {
+    skyvol::detail::md5 digest;
+    digest.update(data.data(), data.size());
+    return skyvol::detail::to_hex(digest.finish());
+}
+
+TEMPLATE_LIST_TEST_CASE("store: uploads read straight from a file", "[store][conformance]",
+                        conformance_stores) {
+    TestType fixture;
+    auto& s = fixture.store;
+    if constexpr (!uploads_from_files<std::remove_reference_t<decltype(s)>>) {
+        skipped_for(TestType::name, "uploads from files: the store takes bodies from memory");
+    } else {
+        temp_dir dir;
+        const std::string data = pattern(multipart_limits::min_part_size + 300'001, 5);
+        std::ofstream(dir.path() / "source", std::ios::binary) << data;
+        const skyvol::detail::unique_fd fd(
+            ::open((dir.path() / "source").c_str(), O_RDONLY | O_CLOEXEC));
+        REQUIRE(fd);
+        run_async([&]() -> awaitable<void> {
+            // A range from the middle of the file: the object holds exactly those bytes.
+            const file_range middle{fd.get(), 1000, 300'000};
+            auto [ec, put] =
+                co_await s.async_put_file("file/middle", middle, no_options, as_result);
+            REQUIRE_FALSE(ec);
+            CHECK(put.etag == md5_hex(std::string_view(data).substr(1000, 300'000)));
+            CHECK(co_await get_text(s, "file/middle") == data.substr(1000, 300'000));
+
+            // Both parts of a multipart upload from the file, the second one shorter.
+            auto [cec, id] = co_await s.async_create_multipart("file/parts", no_options, as_result);
+            REQUIRE_FALSE(cec);
+            const file_range first{fd.get(), 0, multipart_limits::min_part_size};
+            const file_range rest{fd.get(), multipart_limits::min_part_size,
+                                  data.size() - multipart_limits::min_part_size};
+            std::vector<completed_part> parts(2);
+            auto [p1, part1] =
+                co_await s.async_upload_part_file("file/parts", id, 1, first, as_result);
+            auto [p2, part2] =
+                co_await s.async_upload_part_file("file/parts", id, 2, rest, as_result);
+            REQUIRE_FALSE(p1);
+            REQUIRE_FALSE(p2);
+            parts[0] = part1;
+            parts[1] = part2;
+            auto [mec, whole] =
+                co_await s.async_complete_multipart("file/parts", id, parts, as_result);
+            REQUIRE_FALSE(mec);
+            CHECK(co_await get_text(s, "file/parts") == data);
+
+            // A range the file does not hold: an I/O error, and nothing is stored.
+            const file_range beyond{fd.get(), data.size() - 10, 100};
+            auto [sec, short_put] =
+                co_await s.async_put_file("file/short", beyond, no_options, as_result);
+            CHECK(sec == errc::io_error);
+            auto [hec, info] = co_await s.async_head("file/short", as_result);
+            CHECK(hec == errc::not_found);
+            auto [uec, id2] =
+                co_await s.async_create_multipart("file/short", no_options, as_result);
+            REQUIRE_FALSE(uec);
+            auto [spec, short_part] =
+                co_await s.async_upload_part_file("file/short", id2, 1, beyond, as_result);
+            CHECK(spec == errc::io_error);
+            // Cleanup only: s3rver answers NoSuchUpload for an upload that holds no part.
+            auto [aec] = co_await s.async_abort_multipart("file/short", id2, as_result);
+            (void)aec;
+
+            // A hostile key is refused before the file is read.
+            auto [kec, refused] =
+                co_await s.async_put_file("../escape", middle, no_options, as_result);
+            CHECK(kec == errc::invalid_key);
+        });
+    }
 }
 
 } // namespace skyvol::test

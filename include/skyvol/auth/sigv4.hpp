@@ -59,6 +59,16 @@ inline std::string sha256_hex(std::string_view data) {
     return detail::sha256_hex(data);
 }
 
+/// The payload hash of a body fed in pieces (one streamed from a file), as `sha256_hex` gives it.
+class payload_hasher {
+public:
+    void update(const void* data, std::size_t size) { hasher_.update(data, size); }
+    std::string finish_hex() { return hasher_.finish_hex(); }
+
+private:
+    detail::sha256_hasher hasher_;
+};
+
 /// What gets signed. `path` is the request path exactly as sent on the wire (already
 /// uri_encode'd, e.g. "/bucket/a%20b.txt"); S3 uses it as the canonical URI without normalisation
 /// or double encoding. `query` is the raw query string as sent, without '?', may be empty (e.g.

@@ -7,8 +7,10 @@
 
 #include <skyvol/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <system_error>
 #include <unistd.h>
 #include <utility>
@@ -129,6 +131,25 @@ std::error_code copy_content(int in, int out, OnChunk&& on_chunk) {
 
 inline std::error_code copy_content(int in, int out) {
     return copy_content(in, out, [](const char*, std::size_t) {});
+}
+
+/// Hands `length` bytes of `fd` from `offset` to `visit(data, size)` in pieces of `piece` bytes,
+/// stopping at the first error `visit` returns; a file that ends early is an I/O error.
+template <class Visit>
+std::error_code for_each_piece(int fd, std::uint64_t offset, std::uint64_t length, Visit&& visit,
+                               std::size_t piece = 256 * 1024) {
+    std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(piece, length)));
+    for (std::uint64_t done = 0; done < length;) {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(piece, length - done));
+        std::error_code ec;
+        const std::size_t n =
+            pread_full(fd, buffer.data(), want, static_cast<off_t>(offset + done), ec);
+        if (ec) return ec;
+        if (n < want) return errc::io_error;
+        if ((ec = visit(static_cast<const char*>(buffer.data()), n))) return ec;
+        done += n;
+    }
+    return {};
 }
 
 } // namespace skyvol::detail

@@ -141,6 +141,20 @@ concept reports_get_progress =
     s.async_get(key, offset, buffer, progress, std::move(h));
 };
 
+/// Optional: `async_put_file(key, file_range, put_options, token)` and
+/// `async_upload_part_file(key, id, number, file_range, token)` read the body from the file as
+/// they send it, with the completions of `async_put` and `async_upload_part`: an upload then needs
+/// no part-sized buffer and no copy of it. A file shorter than the range is `errc::io_error`,
+/// and nothing is stored.
+template <class S>
+concept uploads_from_files =
+    requires(S& s, std::string key, std::string id, int number, file_range body,
+             put_options options, detail::handler_archetype<void(detail::ec_t, put_result)> put,
+             detail::handler_archetype<void(detail::ec_t, completed_part)> uploaded) {
+    s.async_put_file(key, body, options, std::move(put));
+    s.async_upload_part_file(key, id, number, body, std::move(uploaded));
+};
+
 } // namespace skyvol
 
 #endif

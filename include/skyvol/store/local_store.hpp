@@ -145,6 +145,22 @@ public:
             });
     }
 
+    /// Reads `body` as it writes the object (uploads_from_files).
+    template <class CompletionToken>
+    auto async_put_file(std::string key, file_range body, put_options opts,
+                        CompletionToken&& token) {
+        return run<void(detail::asio_error_code, put_result)>(
+            std::forward<CompletionToken>(token),
+            [key = std::move(key), body, opts = std::move(opts)](detail::local_files& f) mutable {
+                std::error_code ec;
+                if (body.length > multipart_limits::max_part_size)
+                    return std::tuple(detail::asio_error_code(errc::entity_too_large),
+                                      put_result{});
+                auto result = f.write(key, std::move(opts), detail::local_files::copying(body), ec);
+                return std::tuple(detail::asio_error_code(ec), std::move(result));
+            });
+    }
+
     template <class CompletionToken>
     auto async_list(list_request request, CompletionToken&& token) {
         return run<void(detail::asio_error_code, list_page)>(
@@ -215,6 +231,20 @@ public:
                                                    part_number, data](detail::local_files& f) {
                 std::error_code ec;
                 auto part = f.upload_part(key, id, part_number, data, ec);
+                return std::tuple(detail::asio_error_code(ec), std::move(part));
+            });
+    }
+
+    /// Reads `body` as it writes the part (uploads_from_files).
+    template <class CompletionToken>
+    auto async_upload_part_file(std::string key, std::string upload_id, int part_number,
+                                file_range body, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, completed_part)>(
+            std::forward<CompletionToken>(token), [key = std::move(key), id = std::move(upload_id),
+                                                   part_number, body](detail::local_files& f) {
+                std::error_code ec;
+                auto part = f.upload_part(key, id, part_number, body.length,
+                                          detail::local_files::copying(body), ec);
                 return std::tuple(detail::asio_error_code(ec), std::move(part));
             });
     }

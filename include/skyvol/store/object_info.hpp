@@ -42,6 +42,14 @@ struct put_options {
     std::optional<std::string> if_match; ///< replace only if the current ETag is this one
 };
 
+/// A byte range of an open local file, the body of an upload that reads it as it sends it.
+/// The caller keeps `fd` open and the range unchanged until the upload completes.
+struct file_range {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+};
+
 /// The answer to a put, copy or completed multipart upload.
 struct put_result {
     std::string etag;

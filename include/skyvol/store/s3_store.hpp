@@ -15,6 +15,7 @@
 #include <skyvol/auth/credentials.hpp>
 #include <skyvol/auth/sigv4.hpp>
 #include <skyvol/detail/md5.hpp>
+#include <skyvol/detail/posix_file.hpp>
 #include <skyvol/detail/run.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/client.hpp>
@@ -136,6 +137,17 @@ public:
             });
     }
 
+    /// Sends `body` from the file as it reads it (uploads_from_files): no copy in memory.
+    template <class CompletionToken>
+    auto async_put_file(std::string key, file_range body, put_options options,
+                        CompletionToken&& token) {
+        return run<void(detail::asio_error_code, put_result)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), body, options = std::move(options)]() mutable {
+                return put_file(s, std::move(key), body, std::move(options));
+            });
+    }
+
     template <class CompletionToken>
     auto async_list(list_request request, CompletionToken&& token) {
         return run<void(detail::asio_error_code, list_page)>(
@@ -185,6 +197,17 @@ public:
             [s = s_, key = std::move(key), id = std::move(upload_id), part_number,
              body = std::move(body)]() mutable {
                 return upload_part(s, key, id, part_number, std::move(body));
+            });
+    }
+
+    /// Sends part `part_number` from the file as it reads it (uploads_from_files).
+    template <class CompletionToken>
+    auto async_upload_part_file(std::string key, std::string upload_id, int part_number,
+                                file_range body, CompletionToken&& token) {
+        return run<void(detail::asio_error_code, completed_part)>(
+            std::forward<CompletionToken>(token),
+            [s = s_, key = std::move(key), id = std::move(upload_id), part_number, body] {
+                return upload_part_file(s, key, id, part_number, body);
             });
     }
 
@@ -358,6 +381,39 @@ private:
         return base64(d.data(), d.size());
     }
 
+    /// A request body: bytes in memory, or a range of a local file sent as it is read. A file
+    /// body's digests (Content-MD5, and the SHA-256 that SigV4 signs) are taken in one pass first.
+    struct payload {
+        payload(std::string b = {}) // implicit: most bodies are small strings
+            : bytes(std::move(b)) {}
+
+        static payload of_file(file_range range) {
+            payload p;
+            p.file = range;
+            detail::md5 md5;
+            auth::payload_hasher sha256;
+            if (const std::error_code ec = detail::for_each_piece(
+                    range.fd, range.offset, range.length, [&](const char* data, std::size_t n) {
+                        md5.update(data, n);
+                        sha256.update(data, n);
+                        return std::error_code{};
+                    }))
+                fail(ec);
+            const auto d = md5.finish();
+            p.file_md5 = base64(d.data(), d.size());
+            p.file_sha256 = sha256.finish_hex();
+            return p;
+        }
+
+        std::uint64_t size() const { return file ? file->length : bytes.size(); }
+        std::string content_md5() const { return file ? file_md5 : s3_store::content_md5(bytes); }
+        std::string sha256_hex() const { return file ? file_sha256 : auth::sha256_hex(bytes); }
+
+        std::string bytes;
+        std::optional<file_range> file;
+        std::string file_md5, file_sha256;
+    };
+
     /// Metadata S3 would refuse (over 2 KiB, names that are no HTTP token) fails here, before
     /// any request, with the codes every store uses.
     static void check_metadata(put_options& o) {
@@ -401,12 +457,12 @@ private:
     /// Signs and sends one request, once more in the bucket's region if the reply names another.
     static boost::asio::awaitable<http::response>
     call(state_ptr s, boost::beast::http::verb method, std::string key, std::string query,
-         headers extra, std::string body, bool idempotent, boost::asio::mutable_buffer into,
+         headers extra, payload body, bool idempotent, boost::asio::mutable_buffer into,
          bool stream_into, http::body_progress on_body) {
-        // Bodies up to 1 MiB are kept for the retry; a larger one only moves later requests
-        // (the tool's HeadBucket at mount time finds the region before any upload).
-        const bool can_retry = body.size() <= (1u << 20);
-        std::optional<std::string> kept;
+        // Bodies up to 1 MiB, and file bodies, are kept for the retry; a larger one only moves
+        // later requests (the tool's HeadBucket at mount time finds the region before any upload).
+        const bool can_retry = body.file || body.size() <= (1u << 20);
+        std::optional<payload> kept;
         if (can_retry) kept = body;
         const std::string used_region = where_now(*s).first;
         http::response first = co_await call_once(s, method, key, query, extra, std::move(body),
@@ -423,7 +479,7 @@ private:
 
     static boost::asio::awaitable<http::response>
     call_once(state_ptr s, boost::beast::http::verb method, std::string key, std::string query,
-              headers extra, std::string body, bool idempotent, boost::asio::mutable_buffer into,
+              headers extra, payload body, bool idempotent, boost::asio::mutable_buffer into,
               bool stream_into, http::body_progress on_body) {
         auto [region, origin] = where_now(*s);
         std::string path;
@@ -442,7 +498,7 @@ private:
         sr.query = query;
         sr.headers = std::move(extra);
         sr.headers.emplace_back("host", origin.host_header());
-        sr.payload_hash = auth::sha256_hex(body);
+        sr.payload_hash = body.sha256_hex();
         // Refreshed before expiry by the provider, once for all concurrent calls.
         const auth::credentials keys = co_await s->creds->async_get(boost::asio::use_awaitable);
         auth::sign(sr, keys, auth::signing_scope{region, "s3"}, std::chrono::system_clock::now());
@@ -450,7 +506,12 @@ private:
         r.method = method;
         r.target = path + (query.empty() ? "" : "?" + query);
         r.headers = std::move(sr.headers);
-        r.body = std::move(body);
+        r.body = std::move(body.bytes);
+        if (body.file) {
+            r.body_fd = body.file->fd;
+            r.body_offset = body.file->offset;
+            r.body_length = body.file->length;
+        }
         r.idempotent = idempotent;
         r.on_body = std::move(on_body);
         // Two statements, not one ?: with a co_await on each side: g++ 12 miscompiles that.
@@ -480,7 +541,7 @@ private:
 
     static boost::asio::awaitable<http::response> call(state_ptr s, boost::beast::http::verb method,
                                                        std::string key, std::string query,
-                                                       headers extra, std::string body,
+                                                       headers extra, payload body,
                                                        bool idempotent) {
         http::response reply =
             co_await call(std::move(s), method, std::move(key), std::move(query), std::move(extra),
@@ -550,14 +611,14 @@ private:
         co_return boost::asio::buffer_copy(buffers, boost::asio::buffer(staging.data(), n));
     }
 
-    static boost::asio::awaitable<put_result> put(state_ptr s, std::string key, std::string body,
+    static boost::asio::awaitable<put_result> put(state_ptr s, std::string key, payload body,
                                                   put_options options) {
         check_key(key);
         if (body.size() > multipart_limits::max_part_size) fail(errc::entity_too_large);
         check_metadata(options);
         headers h;
         add_put_headers(h, options);
-        h.emplace_back("content-md5", content_md5(body));
+        h.emplace_back("content-md5", body.content_md5());
         if (options.if_none_match) h.emplace_back("if-none-match", "*");
         if (options.if_match) h.emplace_back("if-match", "\"" + *options.if_match + "\"");
         const http::response r = co_await call(s, boost::beast::http::verb::put, key, std::string(),
@@ -571,6 +632,17 @@ private:
 
     static std::string query_param(std::string_view name, std::string_view value) {
         return std::string(name) + "=" + auth::uri_encode(value, true);
+    }
+
+    static boost::asio::awaitable<put_result> put_file(state_ptr s, std::string key,
+                                                       file_range body, put_options options) {
+        check_key(key);
+        if (body.length > multipart_limits::max_part_size) fail(errc::entity_too_large);
+        check_metadata(options);
+        payload from_file = payload::of_file(body); // named: g++ 12 and temporaries in co_await
+        put_result result =
+            co_await put(std::move(s), std::move(key), std::move(from_file), std::move(options));
+        co_return result;
     }
 
     static boost::asio::awaitable<list_page> list(state_ptr s, list_request request) {
@@ -666,12 +738,12 @@ private:
     }
 
     static boost::asio::awaitable<completed_part>
-    upload_part(state_ptr s, std::string key, std::string id, int number, std::string body) {
+    upload_part(state_ptr s, std::string key, std::string id, int number, payload body) {
         check_key(key);
         if (number < 1 || number > multipart_limits::max_parts) fail(errc::invalid_argument);
         if (body.size() > multipart_limits::max_part_size) fail(errc::entity_too_large);
         headers h;
-        h.emplace_back("content-md5", content_md5(body));
+        h.emplace_back("content-md5", body.content_md5());
         const http::response r = co_await call(s, boost::beast::http::verb::put, key,
                                                "partNumber=" + std::to_string(number) + "&" +
                                                    query_param("uploadId", id),
@@ -681,6 +753,17 @@ private:
         part.part_number = number;
         part.etag = detail::s3::unquote(r.header("etag"));
         if (part.etag.empty()) fail(errc::protocol_error);
+        co_return part;
+    }
+
+    static boost::asio::awaitable<completed_part>
+    upload_part_file(state_ptr s, std::string key, std::string id, int number, file_range body) {
+        check_key(key);
+        if (number < 1 || number > multipart_limits::max_parts) fail(errc::invalid_argument);
+        if (body.length > multipart_limits::max_part_size) fail(errc::entity_too_large);
+        payload from_file = payload::of_file(body); // named: g++ 12 and temporaries in co_await
+        completed_part part = co_await upload_part(std::move(s), std::move(key), std::move(id),
+                                                   number, std::move(from_file));
         co_return part;
     }
 

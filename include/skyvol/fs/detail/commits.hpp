@@ -86,8 +86,7 @@ public:
         put.metadata = streamed_metadata(status, false);
         multipart_calls calls;
         calls.create = [store = store_, key](put_options o) { return create(store, key, o); };
-        calls.upload_part = [store = store_, key](std::string id, int number,
-                                                  boost::asio::const_buffer data) {
+        calls.upload_part = [store = store_, key](std::string id, int number, file_range data) {
             return upload_part(store, key, std::move(id), number, data);
         };
         calls.complete = [store = store_, key](std::string id, std::vector<completed_part> parts) {
@@ -142,11 +141,10 @@ private:
         throw_on(ec);
         co_return id;
     }
-    static boost::asio::awaitable<completed_part> upload_part(Store store, std::string key,
-                                                              std::string id, int number,
-                                                              boost::asio::const_buffer data) {
-        auto [ec, part] = co_await store.async_upload_part(key, id, number, data, as_result);
-        throw_on(ec);
+    static boost::asio::awaitable<completed_part>
+    upload_part(Store store, std::string key, std::string id, int number, file_range data) {
+        std::string buffer; // only where the store cannot read the file itself
+        completed_part part = co_await upload_part_from_file(store, key, id, number, data, buffer);
         co_return part;
     }
     static boost::asio::awaitable<put_result> complete(Store store, std::string key, std::string id,

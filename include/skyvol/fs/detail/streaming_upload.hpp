@@ -39,7 +39,7 @@ namespace skyvol::detail {
 struct multipart_calls {
     std::function<boost::asio::awaitable<std::string>(put_options)> create;
     std::function<boost::asio::awaitable<completed_part>(std::string upload_id, int number,
-                                                         boost::asio::const_buffer data)>
+                                                         file_range data)>
         upload_part;
     std::function<boost::asio::awaitable<put_result>(std::string upload_id,
                                                      std::vector<completed_part> parts)>
@@ -197,7 +197,6 @@ private:
 
     /// Uploads queued parts until the queue is empty.
     static boost::asio::awaitable<void> work(std::shared_ptr<streaming_upload> self) {
-        std::string buffer;
         for (;;) {
             std::size_t index = 0;
             std::uint64_t generation = 0;
@@ -213,7 +212,7 @@ private:
             }
             bool ok = true;
             try {
-                co_await self->upload(index, generation, buffer, self->part_size_);
+                co_await self->upload(index, generation, self->part_size_);
             } catch (...) {
                 ok = false; // finish uploads it again, and reports if that fails too
             }
@@ -222,14 +221,13 @@ private:
         }
     }
 
-    /// Reads part `index` (`length` bytes) from the file and uploads it.
+    /// Uploads part `index` (`length` bytes) from the file. A write meanwhile raises the part's
+    /// generation, so a part read half before and half after it goes up again at completion.
     boost::asio::awaitable<void> upload(std::size_t index, std::uint64_t generation,
-                                        std::string& buffer, std::uint64_t length) {
-        const std::uint64_t at = index * part_size_;
-        buffer.resize(static_cast<std::size_t>(length));
-        read_exactly(fd_.get(), buffer, at);
-        completed_part part = co_await calls_.upload_part(upload_id_, static_cast<int>(index + 1),
-                                                          boost::asio::buffer(buffer));
+                                        std::uint64_t length) {
+        const file_range part_bytes{fd_.get(), index * part_size_, length};
+        completed_part part =
+            co_await calls_.upload_part(upload_id_, static_cast<int>(index + 1), part_bytes);
         std::lock_guard lock(mutex_);
         part_state& p = parts_[index];
         p.uploaded_generation = generation;
@@ -270,7 +268,6 @@ private:
         }
         std::atomic<std::size_t> next{0};
         auto worker = [&]() -> boost::asio::awaitable<void> {
-            std::string buffer;
             for (std::size_t n; (n = next++) < missing.size();) {
                 const std::size_t i = missing[n];
                 std::uint64_t generation = 0;
@@ -278,7 +275,7 @@ private:
                     std::lock_guard lock(mutex_);
                     generation = parts_[i].generation;
                 }
-                co_await upload(i, generation, buffer, std::min(part_size_, size - i * part_size_));
+                co_await upload(i, generation, std::min(part_size_, size - i * part_size_));
             }
         };
         co_await run_workers(std::min(shape_.parallel, missing.size()), worker);

@@ -58,18 +58,56 @@ struct transfer_shape {
     std::size_t parallel = 4;                        ///< parts or chunks in flight at once
 };
 
+/// Puts `range` of a local file as the object `key`: straight from the file where the store
+/// reads files itself, else through one buffer.
+template <object_store Store>
+boost::asio::awaitable<put_result> put_from_file(Store& store, std::string key, file_range range,
+                                                 put_options options) {
+    if constexpr (uploads_from_files<Store>) {
+        auto [ec, result] = co_await store.async_put_file(key, range, options, as_result);
+        throw_on(ec);
+        co_return result;
+    } else {
+        std::string data(static_cast<std::size_t>(range.length), '\0');
+        read_exactly(range.fd, data, range.offset);
+        auto [ec, result] =
+            co_await store.async_put(key, boost::asio::buffer(data), options, as_result);
+        throw_on(ec);
+        co_return result;
+    }
+}
+
+/// Uploads `range` of a local file as part `number`; `buffer` is the worker's own, used only
+/// where the store cannot read files itself.
+template <object_store Store>
+boost::asio::awaitable<completed_part>
+upload_part_from_file(Store& store, std::string key, std::string upload_id, int number,
+                      file_range range, std::string& buffer) {
+    if constexpr (uploads_from_files<Store>) {
+        auto [ec, part] =
+            co_await store.async_upload_part_file(key, upload_id, number, range, as_result);
+        throw_on(ec);
+        co_return part;
+    } else {
+        buffer.resize(static_cast<std::size_t>(range.length));
+        read_exactly(range.fd, buffer, range.offset);
+        auto [ec, part] = co_await store.async_upload_part(key, upload_id, number,
+                                                           boost::asio::buffer(buffer), as_result);
+        throw_on(ec);
+        co_return part;
+    }
+}
+
 /// Uploads `size` bytes of the open file `fd` to `key`. Parts go up `shape.parallel` at a time,
-/// each worker with one part-sized buffer.
+/// read from the file as they are sent (or through one part-sized buffer per worker, where the
+/// store takes only memory).
 template <object_store Store>
 boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string key, int fd,
                                                     std::uint64_t size, put_options options,
                                                     transfer_shape shape) {
     if (size <= shape.multipart_threshold) {
-        std::string data(size, '\0');
-        read_exactly(fd, data, 0);
-        auto [ec, result] =
-            co_await store.async_put(key, boost::asio::buffer(data), options, as_result);
-        throw_on(ec);
+        const file_range whole{fd, 0, size};
+        put_result result = co_await put_from_file(store, key, whole, options);
         co_return result;
     }
     auto [cec, upload_id] = co_await store.async_create_multipart(key, options, as_result);
@@ -83,18 +121,14 @@ boost::asio::awaitable<put_result> upload_from_file(Store& store, std::string ke
         std::string buffer;
         for (std::size_t i; !failed && (i = next++) < count;) {
             const std::uint64_t at = i * part_size;
-            buffer.resize(static_cast<std::size_t>(std::min(part_size, size - at)));
+            const file_range range{fd, at, std::min(part_size, size - at)};
             try {
-                read_exactly(fd, buffer, at);
+                parts[i] = co_await upload_part_from_file(store, key, upload_id,
+                                                          static_cast<int>(i + 1), range, buffer);
             } catch (...) {
                 failed = true;
                 throw;
             }
-            auto [pec, part] = co_await store.async_upload_part(
-                key, upload_id, static_cast<int>(i + 1), boost::asio::buffer(buffer), as_result);
-            if (pec) failed = true;
-            throw_on(pec);
-            parts[i] = std::move(part);
         }
     };
     std::exception_ptr failure;

@@ -341,12 +341,29 @@ public:
     template <class ConstBufferSequence>
     completed_part upload_part(const std::string& key, const std::string& id, int number,
                                const ConstBufferSequence& data, std::error_code& ec) {
+        return upload_part(
+            key, id, number, boost::asio::buffer_size(data),
+            [&data](int fd, md5& digest) {
+                for (auto it = boost::asio::buffer_sequence_begin(data);
+                     it != boost::asio::buffer_sequence_end(data); ++it) {
+                    boost::asio::const_buffer b(*it);
+                    digest.update(b.data(), b.size());
+                    if (auto e = write_all(fd, b.data(), b.size())) return e;
+                }
+                return std::error_code{};
+            },
+            ec);
+    }
+
+    /// Stores part `number` of `size` bytes from `fill(fd, md5&)`.
+    completed_part upload_part(const std::string& key, const std::string& id, int number,
+                               std::uint64_t size, const filler& fill, std::error_code& ec) {
         completed_part part{number, {}};
         if (number < 1 || number > multipart_limits::max_parts) {
             ec = errc::invalid_argument;
             return part;
         }
-        if (boost::asio::buffer_size(data) > multipart_limits::max_part_size) {
+        if (size > multipart_limits::max_part_size) {
             ec = errc::entity_too_large;
             return part;
         }
@@ -360,12 +377,7 @@ public:
             return part;
         }
         md5 digest;
-        for (auto it = boost::asio::buffer_sequence_begin(data);
-             !ec && it != boost::asio::buffer_sequence_end(data); ++it) {
-            boost::asio::const_buffer b(*it);
-            digest.update(b.data(), b.size());
-            ec = write_all(fd.get(), b.data(), b.size());
-        }
+        ec = fill(fd.get(), digest);
         part.etag = to_hex(digest.finish());
         if (!ec) ec = sync(fd.get());
         if (!ec && ::fsetxattr(fd.get(), xattr_name, part.etag.data(), part.etag.size(), 0) != 0)
@@ -375,6 +387,17 @@ public:
             ec = last_error();
         if (ec) ::unlinkat(dir.get(), tmp_name.c_str(), 0);
         return part;
+    }
+
+    /// A filler that copies `range` of a local file, digesting it on the way.
+    static filler copying(file_range range) {
+        return [range](int fd, md5& digest) {
+            return for_each_piece(range.fd, range.offset, range.length,
+                                  [&](const char* data, std::size_t n) {
+                                      digest.update(data, n);
+                                      return write_all(fd, data, n);
+                                  });
+        };
     }
 
     put_result complete_upload(const std::string& key, const std::string& id,
