@@ -129,18 +129,7 @@ public:
                 if (boost::asio::buffer_size(data) > multipart_limits::max_part_size)
                     return std::tuple(detail::asio_error_code(errc::entity_too_large),
                                       put_result{});
-                auto result = f.write(
-                    key, std::move(opts),
-                    [&data](int fd, detail::md5& digest) {
-                        for (auto it = boost::asio::buffer_sequence_begin(data);
-                             it != boost::asio::buffer_sequence_end(data); ++it) {
-                            boost::asio::const_buffer b(*it);
-                            digest.update(b.data(), b.size());
-                            if (auto e = detail::write_all(fd, b.data(), b.size())) return e;
-                        }
-                        return std::error_code{};
-                    },
-                    ec);
+                auto result = f.write(key, std::move(opts), detail::local_files::writing(data), ec);
                 return std::tuple(detail::asio_error_code(ec), std::move(result));
             });
     }

@@ -144,7 +144,7 @@ public:
         return run<void(detail::asio_error_code, put_result)>(
             std::forward<CompletionToken>(token),
             [s = s_, key = std::move(key), body, options = std::move(options)]() mutable {
-                return put_file(s, std::move(key), body, std::move(options));
+                return put(s, std::move(key), payload(body), std::move(options));
             });
     }
 
@@ -207,7 +207,7 @@ public:
         return run<void(detail::asio_error_code, completed_part)>(
             std::forward<CompletionToken>(token),
             [s = s_, key = std::move(key), id = std::move(upload_id), part_number, body] {
-                return upload_part_file(s, key, id, part_number, body);
+                return upload_part(s, key, id, part_number, payload(body));
             });
     }
 
@@ -382,27 +382,28 @@ private:
     }
 
     /// A request body: bytes in memory, or a range of a local file sent as it is read. A file
-    /// body's digests (Content-MD5, and the SHA-256 that SigV4 signs) are taken in one pass first.
+    /// body's digests (Content-MD5, and the SHA-256 that SigV4 signs) are taken in one pass by
+    /// `hash_file`, which put and upload_part call once their checks passed.
     struct payload {
         payload(std::string b = {}) // implicit: most bodies are small strings
             : bytes(std::move(b)) {}
+        explicit payload(file_range range)
+            : file(range) {}
 
-        static payload of_file(file_range range) {
-            payload p;
-            p.file = range;
+        void hash_file() {
+            if (!file || !file_sha256.empty()) return;
             detail::md5 md5;
             auth::payload_hasher sha256;
             if (const std::error_code ec = detail::for_each_piece(
-                    range.fd, range.offset, range.length, [&](const char* data, std::size_t n) {
+                    file->fd, file->offset, file->length, [&](const char* data, std::size_t n) {
                         md5.update(data, n);
                         sha256.update(data, n);
                         return std::error_code{};
                     }))
                 fail(ec);
             const auto d = md5.finish();
-            p.file_md5 = base64(d.data(), d.size());
-            p.file_sha256 = sha256.finish_hex();
-            return p;
+            file_md5 = base64(d.data(), d.size());
+            file_sha256 = sha256.finish_hex();
         }
 
         std::uint64_t size() const { return file ? file->length : bytes.size(); }
@@ -616,6 +617,7 @@ private:
         check_key(key);
         if (body.size() > multipart_limits::max_part_size) fail(errc::entity_too_large);
         check_metadata(options);
+        body.hash_file();
         headers h;
         add_put_headers(h, options);
         h.emplace_back("content-md5", body.content_md5());
@@ -632,17 +634,6 @@ private:
 
     static std::string query_param(std::string_view name, std::string_view value) {
         return std::string(name) + "=" + auth::uri_encode(value, true);
-    }
-
-    static boost::asio::awaitable<put_result> put_file(state_ptr s, std::string key,
-                                                       file_range body, put_options options) {
-        check_key(key);
-        if (body.length > multipart_limits::max_part_size) fail(errc::entity_too_large);
-        check_metadata(options);
-        payload from_file = payload::of_file(body); // named: g++ 12 and temporaries in co_await
-        put_result result =
-            co_await put(std::move(s), std::move(key), std::move(from_file), std::move(options));
-        co_return result;
     }
 
     static boost::asio::awaitable<list_page> list(state_ptr s, list_request request) {
@@ -742,6 +733,7 @@ private:
         check_key(key);
         if (number < 1 || number > multipart_limits::max_parts) fail(errc::invalid_argument);
         if (body.size() > multipart_limits::max_part_size) fail(errc::entity_too_large);
+        body.hash_file();
         headers h;
         h.emplace_back("content-md5", body.content_md5());
         const http::response r = co_await call(s, boost::beast::http::verb::put, key,
@@ -753,17 +745,6 @@ private:
         part.part_number = number;
         part.etag = detail::s3::unquote(r.header("etag"));
         if (part.etag.empty()) fail(errc::protocol_error);
-        co_return part;
-    }
-
-    static boost::asio::awaitable<completed_part>
-    upload_part_file(state_ptr s, std::string key, std::string id, int number, file_range body) {
-        check_key(key);
-        if (number < 1 || number > multipart_limits::max_parts) fail(errc::invalid_argument);
-        if (body.length > multipart_limits::max_part_size) fail(errc::entity_too_large);
-        payload from_file = payload::of_file(body); // named: g++ 12 and temporaries in co_await
-        completed_part part = co_await upload_part(std::move(s), std::move(key), std::move(id),
-                                                   number, std::move(from_file));
         co_return part;
     }
 

@@ -241,13 +241,21 @@ public:
 
     put_result write_buffer(const std::string& key, const void* data, std::size_t size,
                             put_options opts, std::error_code& ec) {
-        return write(
-            key, std::move(opts),
-            [&](int fd, md5& digest) {
-                digest.update(data, size);
-                return write_all(fd, data, size);
-            },
-            ec);
+        return write(key, std::move(opts), writing(boost::asio::const_buffer(data, size)), ec);
+    }
+
+    /// A filler that writes `data` (a copy of the sequence, not of its bytes), digesting it.
+    template <class ConstBufferSequence>
+    static filler writing(const ConstBufferSequence& data) {
+        return [data](int fd, md5& digest) {
+            for (auto it = boost::asio::buffer_sequence_begin(data);
+                 it != boost::asio::buffer_sequence_end(data); ++it) {
+                boost::asio::const_buffer b(*it);
+                digest.update(b.data(), b.size());
+                if (auto e = write_all(fd, b.data(), b.size())) return e;
+            }
+            return std::error_code{};
+        };
     }
 
     list_page list(const list_request& request, std::error_code& ec) const {
@@ -341,18 +349,7 @@ public:
     template <class ConstBufferSequence>
     completed_part upload_part(const std::string& key, const std::string& id, int number,
                                const ConstBufferSequence& data, std::error_code& ec) {
-        return upload_part(
-            key, id, number, boost::asio::buffer_size(data),
-            [&data](int fd, md5& digest) {
-                for (auto it = boost::asio::buffer_sequence_begin(data);
-                     it != boost::asio::buffer_sequence_end(data); ++it) {
-                    boost::asio::const_buffer b(*it);
-                    digest.update(b.data(), b.size());
-                    if (auto e = write_all(fd, b.data(), b.size())) return e;
-                }
-                return std::error_code{};
-            },
-            ec);
+        return upload_part(key, id, number, boost::asio::buffer_size(data), writing(data), ec);
     }
 
     /// Stores part `number` of `size` bytes from `fill(fd, md5&)`.
