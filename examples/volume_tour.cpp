@@ -71,14 +71,14 @@ int main(int argc, char** argv) {
         std::printf("read-only volume, readlink latest.pt: %s\n",
                     data.read_symlink("latest.pt").c_str());
 
-        sv::volume_options copy_options;
-        copy_options.prefix = "run-042/";
-        copy_options.on_copy_progress = [](const sv::copy_progress& p) {
+        sv::volume_options copy_settings;
+        copy_settings.prefix = "run-042/";
+        copy_settings.copy.on_progress = [](const sv::copy_progress& p) {
             std::printf("copy volume: fetched %zu/%zu files, %llu/%llu bytes\n", p.files_done,
                         p.files_total, static_cast<unsigned long long>(p.bytes_done),
                         static_cast<unsigned long long>(p.bytes_total));
         };
-        sv::volume<sv::local_store, sv::mode::copy> copy{bucket, copy_options};
+        sv::volume<sv::local_store, sv::mode::copy> copy{bucket, copy_settings};
         std::printf("copy volume: final.pt is %llu bytes, served locally\n",
                     static_cast<unsigned long long>(copy.status("final.pt").size));
     } catch (const std::exception& e) {

@@ -1,10 +1,20 @@
 // Errors, errno mapping and key validation: the pieces every layer above relies on.
 
 #include <skyvol/detail/md5.hpp>
+#include <skyvol/detail/run.hpp>
+#include <skyvol/detail/single_flight.hpp>
 #include <skyvol/error.hpp>
+#include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/store/detail/local_files.hpp>
 #include <skyvol/store/key.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 #include <catch2/catch.hpp>
@@ -12,6 +22,7 @@
 
 #include <cerrno>
 #include <future>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -162,6 +173,75 @@ TEST_CASE("md5: RFC 1321's examples, and OpenSSL's digest of any input fed in an
         INFO(data.size() << " bytes");
         REQUIRE(ours == theirs);
     }
+}
+
+TEST_CASE("cancellation: a shared fetch and a worker group stay whole when a caller is "
+          "cancelled",
+          "[core]") {
+    namespace asio = boost::asio;
+    constexpr auto terminal = asio::cancellation_type::terminal;
+    asio::io_context io;
+    auto forever = [&]() -> asio::awaitable<void> {
+        asio::steady_timer never(io, asio::steady_timer::time_point::max());
+        auto [ec] = co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+        (void)ec;
+    };
+
+    // A cancelled leader of a single_flight does not pass its cancellation to a follower: the
+    // follower fetches on its own.
+    detail::single_flight<int> flights;
+    auto stalled = [&]() -> asio::awaitable<int> {
+        asio::steady_timer never(io, asio::steady_timer::time_point::max());
+        co_await never.async_wait(asio::use_awaitable);
+        co_return 1;
+    };
+    auto immediate = []() -> asio::awaitable<int> { co_return 2; };
+    asio::cancellation_signal stop_leader;
+    std::error_code leader;
+    std::optional<int> follower;
+    asio::co_spawn(
+        io, flights.run("key", stalled()),
+        asio::bind_cancellation_slot(stop_leader.slot(), [&](std::exception_ptr ep, int) {
+            leader = detail::error_from(ep);
+        }));
+    asio::co_spawn(io, flights.run("key", immediate()), [&](std::exception_ptr ep, int value) {
+        if (!ep) follower = value;
+    });
+    io.poll();
+    stop_leader.emit(terminal);
+    io.run_for(std::chrono::seconds(5));
+    CHECK(leader == std::errc::operation_canceled);
+    CHECK(follower == 2);
+
+    // A worker group's caller returns only once its workers, which use its frame, have ended;
+    // they are cancelled with it.
+    io.restart();
+    std::size_t ended = 0, ended_at_return = 0;
+    auto group = [&]() -> asio::awaitable<void> {
+        auto worker = [&]() -> asio::awaitable<void> {
+            co_await forever();
+            ++ended;
+        };
+        try {
+            co_await detail::run_workers(3, worker);
+        } catch (...) {
+            ended_at_return = ended;
+            throw;
+        }
+        ended_at_return = ended;
+    };
+    asio::cancellation_signal stop_group;
+    std::error_code caller;
+    asio::co_spawn(io, group(),
+                   asio::bind_cancellation_slot(stop_group.slot(), [&](std::exception_ptr ep) {
+                       caller = detail::error_from(ep);
+                   }));
+    io.poll();
+    stop_group.emit(terminal);
+    io.run_for(std::chrono::seconds(5));
+    CHECK(caller == std::errc::operation_canceled);
+    CHECK(ended == 3);
+    CHECK(ended_at_return == 3);
 }
 
 } // namespace skyvol::test

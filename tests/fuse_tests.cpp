@@ -5,6 +5,7 @@
 
 #include "support/mounts.hpp"
 #include "support/scale.hpp"
+#include "support/stalled_bucket.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 #include "support/tree_model.hpp"
@@ -25,6 +26,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -872,6 +874,47 @@ TEST_CASE("fuse: a mount whose kernel connection is aborted waits for the bucket
     if (is_mounted(at)) ::umount2(at.c_str(), MNT_DETACH);
 }
 
+TEST_CASE("fuse: a signal to a process waiting for the bucket interrupts its request", "[fuse]") {
+    // The kernel waits out a request already sent to the file system even for a fatal signal,
+    // so without interrupts a `stat` on a stalled endpoint hangs until its answer. (Reads through
+    // the page cache are the kernel's own background requests: it sends no interrupt for them,
+    // and a fatal signal ends the reader's wait without one.)
+    http_test_server server(stalled_bucket_reply);
+    volume<s3_store, mode::read_only> vol{s3_store("stalled", stalled_bucket_options(server))};
+    temp_dir dir("skyvol-fuse");
+    const fs::path at = dir.path() / "mnt";
+    fs::create_directories(at);
+    auto m = fuse::mount(vol, at.string());
+
+    // Runs `program path` in a child and sends it SIGINT once the server has `method` for
+    // `fragment`; true if the child then died of the signal within 20 s.
+    auto interrupted = [&](const char* program, const fs::path& path, const char* method,
+                           const char* fragment) {
+        const std::string target = path.string();
+        const pid_t child = ::fork();
+        if (child == 0) {
+            const int null = ::open("/dev/null", O_WRONLY);
+            ::dup2(null, 1);
+            ::dup2(null, 2);
+            ::execlp(program, program, target.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        REQUIRE(child > 0);
+        const bool sent = received_request(server, method, fragment);
+        ::kill(child, SIGINT);
+        int status = 0;
+        bool ended = false;
+        for (int i = 0; i < 2000 && !ended; ++i) {
+            ended = ::waitpid(child, &status, WNOHANG) == child;
+            if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (!ended) ::waitpid(child, &status, 0); // until the stalled answer comes
+        return sent && ended && WIFSIGNALED(status) && WTERMSIG(status) == SIGINT;
+    };
+    CHECK(interrupted("stat", at / "stalled-head", "HEAD", "/stalled-head"));
+    m.unmount();
+}
+
 TEST_CASE("fuse: the library's RAII mount flushes and unmounts when it goes", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket", at = dir.path() / "mnt";
@@ -879,7 +922,7 @@ TEST_CASE("fuse: the library's RAII mount flushes and unmounts when it goes", "[
     fs::create_directories(at);
     volume_options options;
     options.cache_dir = dir.path() / "cache";
-    options.write_back_delay = std::chrono::seconds(3600); // only the unmount's flush uploads
+    options.write_back.delay = std::chrono::seconds(3600); // only the unmount's flush uploads
     {
         auto m = skyvol::mount<local_store, mode::write_back>("file://" + bucket.string(),
                                                               at.string(), options);

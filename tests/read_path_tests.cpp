@@ -38,9 +38,9 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
     volume_options o;
     o.prefix = "data/";
     o.cache_dir = cache_dir.path();
-    o.metadata_ttl = std::chrono::hours(1); // the volume keeps believing the first ETag
-    o.memory_cache_bytes = 8u << 20;
-    o.disk_cache_bytes = 4u << 20;
+    o.metadata.ttl = std::chrono::hours(1); // the volume keeps believing the first ETag
+    o.caches.memory_bytes = 8u << 20;
+    o.caches.disk_bytes = 4u << 20;
     volume<memory_store, mode::read_only, TestType> v(store, o);
     CHECK(v.read_file("blob") == first);
     std::string window(100, '\0');
@@ -74,7 +74,7 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
         for (int i = 0; i < 2000 && files() != 1; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         CHECK(files() == 1);
-        CHECK(v.read_cache_bytes() <= o.disk_cache_bytes);
+        CHECK(v.read_cache_bytes() <= o.caches.disk_bytes);
     }
 }
 
@@ -90,8 +90,8 @@ TEST_CASE("volume: concurrent first reads share one stat and one disk-cache down
     volume_options o;
     o.prefix = "d/";
     o.cache_dir = cache_dir.path();
-    o.metadata_ttl = std::chrono::hours(1);
-    o.part_size = 1u << 20; // a download of several ranged GETs
+    o.metadata.ttl = std::chrono::hours(1);
+    o.transfers.part_size = 1u << 20; // a download of several ranged GETs
     volume<memory_store, mode::read_only, cache::disk> v(store, o);
 
     // What one reader alone costs: one HEAD, then the download's GETs.
@@ -133,8 +133,8 @@ TEST_CASE("volume: a cold read through the disk cache returns before the whole o
     volume_options o;
     o.prefix = "d/";
     o.cache_dir = cache_dir.path();
-    o.part_size = 1u << 20;
-    o.download_parallelism = 1; // the download's 8 GETs, one after another: 400 ms
+    o.transfers.part_size = 1u << 20;
+    o.transfers.download_parallelism = 1; // the download's 8 GETs, one after another: 400 ms
     volume<memory_store, mode::read_only, cache::disk> v(store, o);
     std::string first(1000, '\0'), last(1000, '\0');
     CHECK(v.read("blob", 10, boost::asio::buffer(first)) == first.size());
@@ -176,9 +176,9 @@ TEST_CASE("volume: listings for readdir need no HEAD, and stats of listed entrie
     put_object(store, "d/empty", std::string());
     volume_options o;
     o.prefix = "d/";
-    o.metadata_ttl = std::chrono::hours(1);
+    o.metadata.ttl = std::chrono::hours(1);
     volume<memory_store, mode::read_only> v(store, o);
-    const std::size_t window = 4 * o.listing_heads;
+    const std::size_t window = 4 * o.metadata.listing_heads;
     REQUIRE(window < count);
 
     CHECK(v.status("dir").is_directory());
@@ -217,7 +217,7 @@ TEST_CASE("volume: listings for readdir need no HEAD, and stats of listed entrie
     for (const directory_entry& e : v.directory("dir"))
         CHECK(e.complete());
     CHECK(heads() == count + 1);
-    o.listing_heads = 0;
+    o.metadata.listing_heads = 0;
     volume<memory_store, mode::read_only> trusting(store, o);
     for (const directory_entry& e : trusting.directory("dir", listing_detail::listed))
         CHECK((e.complete() && e.is_regular_file()));
@@ -453,7 +453,7 @@ TEST_CASE("volume: files opened for reading stream through read-ahead", "[volume
     put_object(store, "d/big", big);
     volume_options o;
     o.prefix = "d/";
-    o.read_ahead_window = 8u << 20;
+    o.read_ahead.window = 8u << 20;
     temp_dir cache;
     o.cache_dir = cache.path();
     volume<memory_store, mode::write_through> v(store, o);
@@ -466,7 +466,7 @@ TEST_CASE("volume: files opened for reading stream through read-ahead", "[volume
             CHECK(f.read_at(at, boost::asio::buffer(got.data() + at, 128u << 10)) == 128u << 10);
         CHECK(got == big);
         CHECK(v.read_ahead_bytes() > 0);
-        CHECK(v.read_ahead_bytes() <= o.read_ahead_window + 2 * o.read_ahead_part);
+        CHECK(v.read_ahead_bytes() <= o.read_ahead.window + 2 * o.read_ahead.part);
     }
     CHECK(v.read_file("big") == big);
     std::this_thread::sleep_for(std::chrono::milliseconds(50)); // GETs still in flight finish

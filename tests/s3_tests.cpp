@@ -3,6 +3,7 @@
 
 #include "support/http_test_server.hpp"
 #include "support/scoped_env.hpp"
+#include "support/stalled_bucket.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 
@@ -11,6 +12,8 @@
 #include <skyvol/store/s3_store.hpp>
 #include <skyvol/volume.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
 #include <catch2/catch.hpp>
@@ -25,6 +28,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -491,6 +495,68 @@ TEST_CASE("s3 store: a program's own io_context runs the store and a volume on i
     io.run(); // this thread alone runs both
     CHECK(result.get() == "on the caller's context");
     CHECK(all_on_caller);
+}
+
+TEST_CASE("volume on s3: cancelled lookups and reads end their requests but writes run to the end",
+          "[s3]") {
+    using namespace std::chrono_literals;
+    using boost::asio::bind_cancellation_slot;
+    using boost::asio::use_future;
+    constexpr auto terminal = boost::asio::cancellation_type::terminal;
+    http_test_server server(stalled_bucket_reply);
+    temp_dir cache("skyvol-cancel");
+    volume_options vo;
+    vo.cache_dir = cache.path();
+    volume<s3_store, mode::write_through> v(s3_store("stalled", stalled_bucket_options(server)),
+                                            vo);
+    // Ready well before the two-minute answer, with operation_canceled.
+    auto cancelled = [](auto& future) {
+        if (future.wait_for(20s) != std::future_status::ready) return false;
+        try {
+            future.get();
+        } catch (const boost::system::system_error& e) {
+            return std::error_code(e.code()) == std::errc::operation_canceled;
+        }
+        return false;
+    };
+
+    boost::asio::cancellation_signal stop_lookup;
+    auto lookup =
+        v.async_status("stalled-head", bind_cancellation_slot(stop_lookup.slot(), use_future));
+    REQUIRE(received_request(server, "HEAD", "/stalled-head"));
+    stop_lookup.emit(terminal);
+    CHECK(cancelled(lookup));
+
+    // A file's read waits for its read-ahead range: the cancelled wait is no end of file.
+    file f = v.open("stalled.bin");
+    std::string buffer(stalled_object_size, '\0');
+    boost::asio::cancellation_signal stop_read;
+    auto read = f.async_read_at(0, boost::asio::buffer(buffer),
+                                bind_cancellation_slot(stop_read.slot(), use_future));
+    REQUIRE(received_request(server, "GET", "/stalled.bin"));
+    stop_read.emit(terminal);
+    CHECK(cancelled(read));
+
+    // A read without a file is a ranged GET of its own.
+    boost::asio::cancellation_signal stop_direct;
+    auto direct = v.async_read("stalled.bin", 0, boost::asio::buffer(buffer),
+                               bind_cancellation_slot(stop_direct.slot(), use_future));
+    REQUIRE(received_request(server, "GET", "/stalled.bin", 2));
+    stop_direct.emit(terminal);
+    CHECK(cancelled(direct));
+
+    // The volume goes on answering, and a cancellation after the end changes nothing.
+    CHECK_FALSE(v.exists("other.txt"));
+    stop_lookup.emit(terminal);
+
+    // A write is not cancelled: its caller could not tell what half of it happened.
+    boost::asio::cancellation_signal stop_write;
+    auto wrote = v.async_write_file("kept.txt", "kept",
+                                    bind_cancellation_slot(stop_write.slot(), use_future));
+    REQUIRE(received_request(server, "PUT", "/kept.txt"));
+    stop_write.emit(terminal);
+    REQUIRE(wrote.wait_for(30s) == std::future_status::ready);
+    CHECK_NOTHROW(wrote.get());
 }
 
 TEST_CASE("credentials: environment first then profiles with errors naming the source",

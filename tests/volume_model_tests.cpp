@@ -42,7 +42,7 @@ void run_model(Store store, Store reopened, const std::filesystem::path& cache, 
     volume_options o;
     o.prefix = "model/";
     o.cache_dir = cache;
-    o.metadata_ttl = std::chrono::milliseconds(200);
+    o.metadata.ttl = std::chrono::milliseconds(200);
     tree_model model;
     random_operations random(seed);
     auto pick = [&](int n) { return random.pick(n); };

@@ -541,7 +541,7 @@ TEST_CASE("volume: opening a stored file to append asks the bucket once for what
     temp_dir cache;
     volume_options o;
     o.cache_dir = cache.path();
-    o.metadata_ttl = std::chrono::milliseconds(0);
+    o.metadata.ttl = std::chrono::milliseconds(0);
     volume<memory_store, mode::write_through> v(store, o);
     file appender = v.open("log.txt", open_mode::append);
     CHECK(heads == 1);
@@ -614,7 +614,7 @@ TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refre
     volume_options o;
     o.prefix = "set/";
     o.cache_dir = cache.path();
-    o.on_copy_progress = [&](const copy_progress& p) {
+    o.copy.on_progress = [&](const copy_progress& p) {
         std::lock_guard lock(seen_mutex);
         seen.push_back(p);
     };

@@ -10,6 +10,8 @@
 #include <skyvol/store/memory_store.hpp>
 #include <skyvol/volume.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
@@ -104,7 +106,7 @@ struct faulty_bucket {
 volume_options quick_retries(const std::filesystem::path& cache, captured_log& log) {
     volume_options o;
     o.cache_dir = cache;
-    o.upload_attempts = 3;
+    o.write_back.upload_attempts = 3;
     o.log = log.sink();
     return o;
 }
@@ -116,7 +118,7 @@ TEST_CASE("write-back: flush and pending uploads", "[volume][write-back]") {
     temp_dir cache;
     volume_options o;
     o.cache_dir = cache.path();
-    o.write_back_delay = std::chrono::seconds(30); // nothing uploads until flush asks
+    o.write_back.delay = std::chrono::seconds(30); // nothing uploads until flush asks
     volume<memory_store, mode::write_back> v(store, o);
     for (int i = 0; i < 5; ++i)
         v.write_file(std::string("f").append(std::to_string(i)), pattern(100, i));
@@ -133,6 +135,56 @@ TEST_CASE("write-back: flush and pending uploads", "[volume][write-back]") {
     // Crash recovery needs a known place: a write-back volume without a cache folder is refused.
     volume_options no_cache;
     CHECK_THROWS_AS((volume<memory_store, mode::write_back>(store, no_cache)), skyvol::error);
+}
+
+TEST_CASE("write-back: a cancelled flush returns at once and the upload goes on",
+          "[volume][write-back]") {
+    using namespace std::chrono_literals;
+    std::promise<void> put_started, release;
+    std::shared_future<void> released = release.get_future().share();
+    struct releasing {
+        std::promise<void>& p;
+        ~releasing() { // a failed check must not leave the upload held
+            try {
+                p.set_value();
+            } catch (const std::future_error&) { // released already
+            }
+        }
+    };
+    std::atomic<bool> held{false};
+    memory_store_options so;
+    so.fault = [&](std::string_view op, std::string_view key) -> std::error_code {
+        if (op == "put" && key == "ckpt.pt" && !held.exchange(true)) {
+            put_started.set_value();
+            released.wait();
+        }
+        return {};
+    };
+    memory_store store(so);
+    temp_dir cache;
+    volume_options o;
+    o.cache_dir = cache.path();
+    volume<memory_store, mode::write_back> v(store, o);
+    releasing guard{release};
+    v.write_file("ckpt.pt", "weights");
+    REQUIRE(put_started.get_future().wait_for(20s) == std::future_status::ready);
+
+    boost::asio::cancellation_signal stop;
+    auto flushed =
+        v.async_flush(boost::asio::bind_cancellation_slot(stop.slot(), boost::asio::use_future));
+    stop.emit(boost::asio::cancellation_type::terminal);
+    REQUIRE(flushed.wait_for(20s) == std::future_status::ready);
+    try {
+        flushed.get();
+        FAIL("a cancelled flush reported success with the upload held");
+    } catch (const boost::system::system_error& e) {
+        CHECK(std::error_code(e.code()) == std::errc::operation_canceled);
+    }
+    CHECK(v.pending_uploads() == 1);
+
+    release.set_value();
+    within(60s, "the flush after the cancelled one", [&] { v.flush(); });
+    CHECK(object_text(store, "ckpt.pt") == "weights");
 }
 
 TEST_CASE("write-back: a failing upload is retried, reported by flush and delivered later",
@@ -190,7 +242,7 @@ TEST_CASE("write-back: a journal that cannot forget an uploaded entry keeps the 
     temp_dir cache;
     captured_log log;
     volume_options o = quick_retries(cache.path(), log);
-    o.write_back_delay = std::chrono::seconds(30);
+    o.write_back.delay = std::chrono::seconds(30);
     const std::string journal = (cache.path() / "journal").string();
     {
         volume<memory_store, mode::write_back> v(store, o);
@@ -266,7 +318,7 @@ TEST_CASE("write-back: a rewrite supersedes its pending version, never another f
     temp_dir cache;
     volume_options o;
     o.cache_dir = cache.path();
-    o.write_back_delay = std::chrono::seconds(30);
+    o.write_back.delay = std::chrono::seconds(30);
     volume<memory_store, mode::write_back> v(store, o);
 
     // Five closes of one file in a row: one upload, of the last content.
@@ -328,7 +380,7 @@ TEST_CASE("write-back: a file uploaded while its directory is listed is listed",
     temp_dir cache;
     volume_options o;
     o.cache_dir = cache.path();
-    o.write_back_delay = std::chrono::milliseconds(100); // pending when the listing starts
+    o.write_back.delay = std::chrono::milliseconds(100); // pending when the listing starts
     volume_type v(store, o);
     watched = &v;
     v.write_file("a", "closed before the listing");
@@ -352,7 +404,7 @@ void crash_child_work(Store store, const std::filesystem::path& cache) {
     volume_options o;
     o.prefix = "ckpt/";
     o.cache_dir = cache;
-    o.write_back_delay = std::chrono::hours(1); // keep every upload pending until the kill
+    o.write_back.delay = std::chrono::hours(1); // keep every upload pending until the kill
     volume<Store, mode::write_back> v(store, o);
     std::ofstream closed(cache / "closed.log");
     for (int i = 0; i < crash_files; ++i) {
@@ -444,7 +496,7 @@ TEMPLATE_TEST_CASE("volume: write-back delivers every closed file after SIGKILL"
         volume_options o;
         o.prefix = "ckpt/";
         o.cache_dir = cache.path();
-        o.write_back_delay = std::chrono::hours(1); // only the flush uploads: count them first
+        o.write_back.delay = std::chrono::hours(1); // only the flush uploads: count them first
         volume<typename TestType::store_type, mode::write_back> recovered(bucket.reopen(), o);
         CHECK(recovered.pending_uploads() == crash_files);
         CHECK(recovered.read_file("f3") == pattern(crash_file_size(3), 3)); // served before upload

@@ -27,12 +27,12 @@ namespace cache {
 struct none {
     static constexpr const char* name = "none";
 };
-/// Recently read blocks stay in memory, up to `volume_options::memory_cache_bytes`.
+/// Recently read blocks stay in memory, up to `cache_options::memory_bytes`.
 struct memory {
     static constexpr const char* name = "memory";
 };
 /// Whole objects stay on local disk under `volume_options::cache_dir`, up to
-/// `volume_options::disk_cache_bytes`, checked against the store's ETag on open.
+/// `cache_options::disk_bytes`, checked against the store's ETag on open.
 struct disk {
     static constexpr const char* name = "disk";
 };

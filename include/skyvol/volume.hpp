@@ -14,6 +14,11 @@
 /// `std::errc::resource_deadlock_would_occur`). Mutating members exist only in writable modes (see
 /// mode.hpp); in copy mode, the constructor fetches the prefix and `refresh()` fetches what
 /// changed.
+///
+/// Lookups, reads, listings and `flush` honour Asio's per-operation cancellation (a terminal
+/// cancellation through the handler's cancellation slot): they complete with
+/// `operation_aborted` at their next wait, and what they fetched for others stays valid.
+/// Operations that change data run to their end, cancelled or not.
 
 #include <skyvol/detail/run.hpp>
 #include <skyvol/error.hpp>
@@ -77,8 +82,8 @@ public:
 
     void async_read_at(std::uint64_t offset, boost::asio::mutable_buffer buffer,
                        read_handler done) override {
-        async_run<void(asio_error_code, std::size_t)>(core_->get_executor(), std::move(done),
-                                                      reading(offset, buffer), core_);
+        async_run<void(asio_error_code, std::size_t), stops_on_cancel>(
+            core_->get_executor(), std::move(done), reading(offset, buffer), core_);
     }
     void async_sync(done_handler done) override {
         async_complete<void(asio_error_code)>(core_->get_executor(), std::move(done),
@@ -332,7 +337,7 @@ public:
 
     template <class CompletionToken>
     auto async_status(std::string_view path, CompletionToken&& token) {
-        return start<void(detail::asio_error_code, file_status)>(
+        return start<void(detail::asio_error_code, file_status), detail::stops_on_cancel>(
             path, std::forward<CompletionToken>(token),
             [](std::shared_ptr<core_type> c, std::string p) { return c->stat(std::move(p)); });
     }
@@ -346,7 +351,7 @@ public:
 
     template <class CompletionToken>
     auto async_read_file(std::string_view path, CompletionToken&& token) {
-        return start<void(detail::asio_error_code, std::string)>(
+        return start<void(detail::asio_error_code, std::string), detail::stops_on_cancel>(
             path, std::forward<CompletionToken>(token),
             [](std::shared_ptr<core_type> c, std::string p) { return c->read_file(std::move(p)); });
     }
@@ -359,7 +364,7 @@ public:
     template <class CompletionToken>
     auto async_read(std::string_view path, std::uint64_t offset, boost::asio::mutable_buffer buffer,
                     CompletionToken&& token) {
-        return start<void(detail::asio_error_code, std::size_t)>(
+        return start<void(detail::asio_error_code, std::size_t), detail::stops_on_cancel>(
             path, std::forward<CompletionToken>(token),
             [offset, buffer](std::shared_ptr<core_type> c, std::string p) {
                 return c->read(std::move(p), offset, buffer);
@@ -380,7 +385,8 @@ public:
 
     template <class CompletionToken>
     auto async_directory(std::string_view path, listing_detail detail, CompletionToken&& token) {
-        return start<void(detail::asio_error_code, std::vector<directory_entry>)>(
+        return start<void(detail::asio_error_code, std::vector<directory_entry>),
+                     detail::stops_on_cancel>(
             path, std::forward<CompletionToken>(token),
             [detail](std::shared_ptr<core_type> c, std::string p) {
                 return c->list(std::move(p), detail);
@@ -408,7 +414,7 @@ public:
 
     template <class CompletionToken>
     auto async_read_symlink(std::string_view path, CompletionToken&& token) {
-        return start<void(detail::asio_error_code, std::string)>(
+        return start<void(detail::asio_error_code, std::string), detail::stops_on_cancel>(
             path, std::forward<CompletionToken>(token),
             [](std::shared_ptr<core_type> c, std::string p) { return c->read_link(std::move(p)); });
     }
@@ -423,7 +429,7 @@ public:
     /// `(error_code, file)`.
     template <class CompletionToken>
     auto async_open(std::string_view path, CompletionToken&& token) {
-        return start<void(detail::asio_error_code, file)>(
+        return start<void(detail::asio_error_code, file), detail::stops_on_cancel>(
             path, std::forward<CompletionToken>(token),
             [](std::shared_ptr<core_type> c, std::string p) {
                 return open_reader(std::move(c), std::move(p));
@@ -726,7 +732,7 @@ public:
 
     template <class CompletionToken>
     auto async_flush(CompletionToken&& token) requires writable_mode<Mode> {
-        return start<void(detail::asio_error_code)>(
+        return start<void(detail::asio_error_code), detail::stops_on_cancel>(
             "", std::forward<CompletionToken>(token),
             [](std::shared_ptr<core_type> c, std::string) { return c->flush(); });
     }
@@ -742,8 +748,8 @@ public:
     }
     /// Bytes the read cache (cache::memory or cache::disk) holds now.
     std::uint64_t read_cache_bytes() const { return core_->read_cache_bytes(); }
-    /// Bytes that open files' read-ahead buffers hold now (within `read_ahead_budget`, beyond it
-    /// only by what readers wait for).
+    /// Bytes that open files' read-ahead buffers hold now (within `read_ahead_options::budget`,
+    /// beyond it only by what readers wait for).
     std::uint64_t read_ahead_bytes() const { return core_->read_ahead_bytes(); }
 
     /// Closed files not yet in the bucket.
@@ -798,8 +804,8 @@ private:
             local.prefix.clear();
             core_ = std::make_shared<core_type>(executor, mirror, local);
             fetcher_ = std::make_shared<detail::copy_fetch<Store>>(std::move(store), prefix, mirror,
-                                                                   options.copy_parallelism,
-                                                                   options.on_copy_progress);
+                                                                   options.copy.parallelism,
+                                                                   options.copy.on_progress);
             std::error_code ec;
             initial_ = detail::run_blocking(
                 core_->get_executor(), [this] { return fetcher_->run(); }, ec);
@@ -873,12 +879,13 @@ private:
         co_return co_await fetcher->run();
     }
 
-    template <class Signature, class CompletionToken, class Make>
+    template <class Signature, class Cancellation = detail::runs_to_end, class CompletionToken,
+              class Make>
     auto start(std::string_view path, CompletionToken&& token, Make make) {
         std::error_code ec;
         std::string p = normalize_path(path, ec);
         auto core = core_;
-        return detail::async_run<Signature>(
+        return detail::async_run<Signature, Cancellation>(
             core_->get_executor(), std::forward<CompletionToken>(token),
             [core, p = std::move(p), ec, make = std::move(make)]() mutable {
                 return checked(ec, make(core, std::move(p)));

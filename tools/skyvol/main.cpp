@@ -128,11 +128,11 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
     options.prefix = r.prefix;
     options.io_threads = 4;
     if (!r.cache_dir.empty()) options.cache_dir = r.cache_dir;
-    options.write_back_delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+    options.write_back.delay = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::duration<double>(r.write_back_delay));
-    if (r.listing_heads) options.listing_heads = *r.listing_heads;
+    if (r.listing_heads) options.metadata.listing_heads = *r.listing_heads;
     if constexpr (Mode::local_copy)
-        options.on_copy_progress =
+        options.copy.on_progress =
             [&log, last = std::chrono::steady_clock::time_point()](const copy_progress& p) mutable {
                 const auto now = std::chrono::steady_clock::now();
                 if (now - last < std::chrono::seconds(1) && p.files_done != p.files_total) return;

@@ -9,7 +9,13 @@
 #include <skyvol/detail/async.hpp>
 #include <skyvol/error.hpp>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -37,9 +43,66 @@ inline std::error_code error_from(std::exception_ptr ep) noexcept {
     }
 }
 
+/// How an operation answers Asio's per-operation cancellation (the cancellation slot associated
+/// with its handler). An operation that changes data runs to its end whatever is asked: a
+/// caller told "cancelled" could not know what half of it happened.
+struct runs_to_end {
+    template <class Executor, class Awaitable, class Handler>
+    static void spawn(const Executor& executor, Awaitable work, boost::asio::cancellation_slot,
+                      Handler completion) {
+        boost::asio::co_spawn(executor, std::move(work), std::move(completion));
+    }
+};
+
+/// A terminal cancellation (co_spawn's default filter; Asio's parallel groups and awaitable
+/// operators emit it) stops the operation at its next wait, and it completes with
+/// `operation_aborted`. Only for operations that change nothing a caller could miss: lookups,
+/// reads, listings, waits.
+///
+/// The coroutine runs on a strand of `executor`: a cancellation must reach it serialized with
+/// its own steps, which a multi-threaded pool alone does not do. The signal is forwarded, not
+/// the caller's slot handed to co_spawn, so that a cancellation emitted from any thread, or
+/// late, only posts to the strand and finds the operation done (the state it posts to is
+/// shared): FUSE interrupts arrive on the session's threads.
+struct stops_on_cancel {
+    template <class Executor, class Awaitable, class Handler>
+    static void spawn(const Executor& executor, Awaitable work, boost::asio::cancellation_slot slot,
+                      Handler completion) {
+        if (!slot.is_connected()) {
+            boost::asio::co_spawn(executor, std::move(work), std::move(completion));
+            return;
+        }
+        using strand_type = boost::asio::strand<Executor>;
+        struct forwarding {
+            explicit forwarding(strand_type s)
+                : on(std::move(s)) {}
+            strand_type on;
+            boost::asio::cancellation_signal inner; ///< only touched on `on`
+            bool done = false;                      ///< only touched on `on`
+        };
+        auto state = std::make_shared<forwarding>(boost::asio::make_strand(executor));
+        slot.assign([state](boost::asio::cancellation_type_t type) {
+            boost::asio::post(state->on, [state, type] {
+                if (!state->done) state->inner.emit(type);
+            });
+        });
+        boost::asio::co_spawn(
+            state->on, std::move(work),
+            boost::asio::bind_cancellation_slot(
+                state->inner.slot(),
+                boost::asio::bind_executor(state->on, [state, completion = std::move(completion)](
+                                                          auto&&... results) mutable {
+                    state->done = true;
+                    std::move(completion)(std::forward<decltype(results)>(results)...);
+                })));
+    }
+};
+
 /// Runs `make()` (an awaitable) on `executor`; completes `token` with signature `Signature`,
 /// whose first argument is the error code. `context` owns what `executor` runs on.
-template <class Signature, class Executor, class CompletionToken, class MakeAwaitable>
+/// `Cancellation` is runs_to_end or stops_on_cancel.
+template <class Signature, class Cancellation = runs_to_end, class Executor, class CompletionToken,
+          class MakeAwaitable>
 auto async_run(const Executor& executor, CompletionToken&& token, MakeAwaitable make,
                std::shared_ptr<const void> context = nullptr) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
@@ -52,8 +115,9 @@ auto async_run(const Executor& executor, CompletionToken&& token, MakeAwaitable 
             auto handler_executor =
                 boost::asio::prefer(boost::asio::get_associated_executor(handler, executor),
                                     boost::asio::execution::outstanding_work.tracked);
-            boost::asio::co_spawn(
-                target, maker(),
+            auto slot = boost::asio::get_associated_cancellation_slot(handler);
+            Cancellation::spawn(
+                target, maker(), slot,
                 [handler = std::move(handler), handler_executor](std::exception_ptr ep,
                                                                  auto&&... results) mutable {
                     asio_error_code ec(error_from(ep));

@@ -7,11 +7,15 @@
 /// on its own.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/experimental/channel_error.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <exception>
 #include <memory>
@@ -30,39 +34,32 @@ public:
     /// dropped unstarted, and this call waits for that one and shares its result or exception.
     boost::asio::awaitable<T> run(std::string name, boost::asio::awaitable<T> work) {
         auto executor = co_await boost::asio::this_coro::executor;
-        std::shared_ptr<flight> f;
-        bool leads = false;
-        {
-            std::lock_guard lock(mutex_);
-            auto& slot = flights_[name];
-            if (!slot) {
-                slot = std::make_shared<flight>(executor);
-                leads = true;
+        for (;;) {
+            std::shared_ptr<flight> f;
+            bool leads = false;
+            {
+                std::lock_guard lock(mutex_);
+                auto& slot = flights_[name];
+                if (!slot) {
+                    slot = std::make_shared<flight>(executor);
+                    leads = true;
+                }
+                f = slot;
             }
-            f = slot;
-        }
-        if (!leads) {
+            if (leads) co_return co_await lead(std::move(name), f, std::move(work));
             // The leader closes the channel when done; a close before this wait completes it
-            // at once, so no wake-up is lost.
-            boost::system::error_code closed;
+            // at once, so no wake-up is lost. Only this caller's cancellation aborts the wait.
+            boost::system::error_code waited;
             co_await f->done.async_receive(
-                boost::asio::redirect_error(boost::asio::use_awaitable, closed));
+                boost::asio::redirect_error(boost::asio::use_awaitable, waited));
+            if (waited != boost::asio::experimental::error::channel_closed)
+                throw boost::system::system_error(boost::asio::error::operation_aborted);
+            // A leader that was cancelled fetched nothing this caller asked to go without: it
+            // leads a fetch of its own.
+            if (f->cancelled) continue;
             if (f->error) std::rethrow_exception(f->error);
             co_return *f->value;
         }
-        try {
-            T value = co_await std::move(work); // not as an argument: g++ 12 miscompiles that
-            f->value.emplace(std::move(value));
-        } catch (...) {
-            f->error = std::current_exception();
-        }
-        {
-            std::lock_guard lock(mutex_);
-            flights_.erase(name);
-        }
-        f->done.close();
-        if (f->error) std::rethrow_exception(f->error);
-        co_return *f->value;
     }
 
 private:
@@ -72,7 +69,27 @@ private:
         boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> done;
         std::optional<T> value;
         std::exception_ptr error;
+        bool cancelled = false; ///< the leader's caller cancelled it (set before `done` closes)
     };
+
+    boost::asio::awaitable<T> lead(std::string name, std::shared_ptr<flight> f,
+                                   boost::asio::awaitable<T> work) {
+        try {
+            T value = co_await std::move(work); // not as an argument: g++ 12 miscompiles that
+            f->value.emplace(std::move(value));
+        } catch (...) {
+            f->error = std::current_exception();
+        }
+        const auto state = co_await boost::asio::this_coro::cancellation_state;
+        f->cancelled = state.cancelled() != boost::asio::cancellation_type::none;
+        {
+            std::lock_guard lock(mutex_);
+            flights_.erase(name);
+        }
+        f->done.close();
+        if (f->error) std::rethrow_exception(f->error);
+        co_return *f->value;
+    }
 
     std::mutex mutex_;
     std::unordered_map<std::string, std::shared_ptr<flight>> flights_;

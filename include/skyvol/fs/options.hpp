@@ -44,60 +44,97 @@ struct write_back_stats {
     std::uint64_t unexpected_errors = 0; ///< of those, failures that were no store error
 };
 
+/// Owner and permissions of objects that carry none (written by tools other than s3fs/skyvol).
+struct ownership_options {
+    /// Default: the process's uid and gid.
+    std::optional<std::uint32_t> uid{}, gid{};
+    std::uint32_t file_permissions = 0644;
+    std::uint32_t directory_permissions = 0755;
+};
+
+/// How long what the volume learnt from the store is believed, and what listings fill in.
+struct metadata_options {
+    /// How long a looked-up status is trusted before asking the store again. Short by default:
+    /// other nodes' changes must show up soon (close-to-open consistency).
+    std::chrono::milliseconds ttl{1000};
+    /// How long "no such path" is trusted.
+    std::chrono::milliseconds negative_ttl{1000};
+    /// Listings of S3-like stores carry no user metadata (mode, mtime, owner, symlinks), so a
+    /// directory listing HEADs the entries the volume does not know yet, this many at once, as
+    /// s3fs does. 0 trusts the listing: default permissions, and symlinks show as files.
+    std::size_t listing_heads = 16;
+};
+
+/// How uploads and whole-object downloads are cut into requests, and how many run at once.
+struct transfer_options {
+    /// Files above this size upload in parts (S3 needs parts above 5 GiB anyway).
+    std::uint64_t multipart_threshold = 16ull << 20;
+    /// Part size for multipart uploads, and the chunk of a whole-object download; raised
+    /// automatically so an object stays within 10,000 parts.
+    std::uint64_t part_size = 8ull << 20;
+    /// Parts one upload moves at once.
+    std::size_t upload_parallelism = 4;
+    /// Chunks one whole-object download fetches at once: the disk cache's, and opening a file
+    /// for update.
+    std::size_t download_parallelism = 8;
+};
+
+/// Reads without a cache (cache::none): a sequential reader's first ranged GET, the largest
+/// one, and how far ahead of one reader GETs may run. The window doubles with each range the
+/// reader consumes and collapses on a random read. See docs/benchmarks.md for the measurements
+/// behind these.
+struct read_ahead_options {
+    std::uint64_t first = 1ull << 20;
+    std::uint64_t part = 8ull << 20;
+    /// 0 turns read-ahead off.
+    std::uint64_t window = 64ull << 20;
+    /// Bytes all open files' read-ahead buffers may hold together.
+    std::uint64_t budget = 192ull << 20;
+};
+
+/// The read caches' sizes.
+struct cache_options {
+    /// cache::memory: bytes of object blocks kept in RAM, and the block size (one ranged GET).
+    std::uint64_t memory_bytes = 256ull << 20;
+    std::size_t block_size = 1u << 20;
+    /// cache::disk: bytes of whole objects kept under cache_dir/objects.
+    std::uint64_t disk_bytes = 10ull << 30;
+};
+
+/// mode::write_back's uploader.
+struct write_back_options {
+    /// Wait this long after a close before uploading (coalesces quick rewrites, as rclone's
+    /// --vfs-write-back does).
+    std::chrono::milliseconds delay{0};
+    /// Failed attempts of one upload before flush() reports it (the data stays queued, and
+    /// retries go on with backoff).
+    int upload_attempts = 5;
+};
+
+/// mode::copy's fetch.
+struct copy_mode_options {
+    /// Objects fetched at once.
+    std::size_t parallelism = 8;
+    /// Called after each object fetched, on a volume thread.
+    std::function<void(const copy_progress&)> on_progress{};
+};
+
+/// What a volume can be told, grouped by the part of the volume that reads it.
 struct volume_options {
     /// Key prefix the volume's root maps to ("run-042/"); a missing trailing '/' is added.
     std::string prefix{};
     /// Local folder for staged writes, the write-back journal and copy-mode files. Required by
     /// write_back (its crash recovery lives there); others use a private temp folder if empty.
     std::filesystem::path cache_dir{};
-    /// How long a looked-up status is trusted before asking the store again. Short by default:
-    /// other nodes' changes must show up soon (close-to-open consistency).
-    std::chrono::milliseconds metadata_ttl{1000};
-    /// How long "no such path" is trusted.
-    std::chrono::milliseconds negative_ttl{1000};
-    /// Owner of objects that carry none; default: the process's uid and gid.
-    std::optional<std::uint32_t> uid{}, gid{};
-    std::uint32_t file_permissions = 0644;
-    std::uint32_t directory_permissions = 0755;
     /// Threads a volume built without an executor runs for its I/O.
     std::size_t io_threads = 2;
-    /// Files above this size upload in parts (S3 needs parts above 5 GiB anyway).
-    std::uint64_t multipart_threshold = 16ull << 20;
-    /// Part size for multipart uploads; raised automatically so an object stays within 10,000.
-    std::uint64_t part_size = 8ull << 20;
-    /// Parts one upload moves at once.
-    std::size_t transfer_parallelism = 4;
-    /// Chunks (`part_size` each) one whole-object download fetches at once: the disk cache's, and
-    /// opening a file for update.
-    std::size_t download_parallelism = 8;
-    /// write_back: wait this long after a close before uploading (coalesces quick rewrites, as
-    /// rclone's --vfs-write-back does).
-    std::chrono::milliseconds write_back_delay{0};
-    /// write_back: failed attempts of one upload before flush() reports it (the data stays
-    /// queued, and retries go on with backoff).
-    int upload_attempts = 5;
-    /// Reads without a cache (cache::none): a sequential reader's first ranged GET, the largest
-    /// one, and how far ahead of one reader GETs may run. The window doubles with each range the
-    /// reader consumes and collapses on a random read; 0 turns read-ahead off. See
-    /// docs/benchmarks.md for the measurements behind these.
-    std::uint64_t read_ahead_first = 1ull << 20;
-    std::uint64_t read_ahead_part = 8ull << 20;
-    std::uint64_t read_ahead_window = 64ull << 20;
-    /// Bytes all open files' read-ahead buffers may hold together.
-    std::uint64_t read_ahead_budget = 192ull << 20;
-    /// cache::memory: bytes of object blocks kept in RAM, and the block size (one ranged GET).
-    std::uint64_t memory_cache_bytes = 256ull << 20;
-    std::size_t cache_block_size = 1u << 20;
-    /// cache::disk: bytes of whole objects kept under cache_dir/objects.
-    std::uint64_t disk_cache_bytes = 10ull << 30;
-    /// copy: objects fetched at once.
-    std::size_t copy_parallelism = 8;
-    /// Listings of S3-like stores carry no user metadata (mode, mtime, owner, symlinks), so a
-    /// directory listing HEADs the entries the volume does not know yet, this many at once, as
-    /// s3fs does. 0 trusts the listing: default permissions, and symlinks show as files.
-    std::size_t listing_heads = 16;
-    /// copy: called after each object fetched, on a volume thread.
-    std::function<void(const copy_progress&)> on_copy_progress{};
+    ownership_options ownership{};
+    metadata_options metadata{};
+    transfer_options transfers{};
+    read_ahead_options read_ahead{};
+    cache_options caches{};
+    write_back_options write_back{};
+    copy_mode_options copy{};
     /// Where the volume reports what it cannot return to a caller (failed background uploads,
     /// files left pending at close); names paths and keys, never credentials.
     log_sink log = log_to_stderr;

@@ -70,7 +70,7 @@ struct attribute_defaults {
 /// How much a directory listing tells of each entry.
 enum class listing_detail {
     /// Each entry's whole status. Listings of S3-like stores carry no user metadata, so the
-    /// volume HEADs the entries it does not know yet (`volume_options::listing_heads`).
+    /// volume HEADs the entries it does not know yet (`metadata_options::listing_heads`).
     full,
     /// What the listing itself says: names, types, sizes. Entries it lacks metadata for are
     /// marked incomplete; their stat fetches the rest, and asks ahead for the entries after them.

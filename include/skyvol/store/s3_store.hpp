@@ -85,7 +85,7 @@ public:
 
     template <class CompletionToken>
     auto async_head(std::string key, CompletionToken&& token) {
-        return run<void(detail::asio_error_code, object_info)>(
+        return run<void(detail::asio_error_code, object_info), detail::stops_on_cancel>(
             std::forward<CompletionToken>(token),
             [s = s_, key = std::move(key)] { return head(s, key); });
     }
@@ -99,14 +99,14 @@ public:
         if (contiguous) {
             const boost::asio::mutable_buffer buffer =
                 total == 0 ? boost::asio::mutable_buffer() : boost::asio::mutable_buffer(*first);
-            return run<void(detail::asio_error_code, std::size_t)>(
+            return run<void(detail::asio_error_code, std::size_t), detail::stops_on_cancel>(
                 std::forward<CompletionToken>(token),
                 [s = s_, key = std::move(key), offset, buffer] {
                     return get(s, key, offset, buffer, get_progress());
                 });
         }
         // Scattered buffers: read into one, then spread it.
-        return run<void(detail::asio_error_code, std::size_t)>(
+        return run<void(detail::asio_error_code, std::size_t), detail::stops_on_cancel>(
             std::forward<CompletionToken>(token),
             [s = s_, key = std::move(key), offset, buffers, total] {
                 return get_scattered(s, key, offset, buffers, total);
@@ -118,7 +118,7 @@ public:
     template <class CompletionToken>
     auto async_get(std::string key, std::uint64_t offset, boost::asio::mutable_buffer buffer,
                    get_progress progress, CompletionToken&& token) {
-        return run<void(detail::asio_error_code, std::size_t)>(
+        return run<void(detail::asio_error_code, std::size_t), detail::stops_on_cancel>(
             std::forward<CompletionToken>(token),
             [s = s_, key = std::move(key), offset, buffer, progress = std::move(progress)] {
                 return get(s, key, offset, buffer, progress);
@@ -150,7 +150,7 @@ public:
 
     template <class CompletionToken>
     auto async_list(list_request request, CompletionToken&& token) {
-        return run<void(detail::asio_error_code, list_page)>(
+        return run<void(detail::asio_error_code, list_page), detail::stops_on_cancel>(
             std::forward<CompletionToken>(token),
             [s = s_, request = std::move(request)] { return list(s, request); });
     }
@@ -361,10 +361,13 @@ private:
         return s3_store(std::make_shared<state>(std::move(on), where.bucket, std::move(options)));
     }
 
-    template <class Signature, class CompletionToken, class Make>
+    /// Requests that change the bucket run to their end (`detail::runs_to_end`); reads, HEADs
+    /// and listings stop on a cancellation, closing their connection.
+    template <class Signature, class Cancellation = detail::runs_to_end, class CompletionToken,
+              class Make>
     auto run(CompletionToken&& token, Make make) {
-        return detail::async_run<Signature>(s_->executor, std::forward<CompletionToken>(token),
-                                            std::move(make), s_);
+        return detail::async_run<Signature, Cancellation>(
+            s_->executor, std::forward<CompletionToken>(token), std::move(make), s_);
     }
 
     static std::string base64(const unsigned char* data, std::size_t size) {

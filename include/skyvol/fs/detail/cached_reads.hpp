@@ -7,7 +7,7 @@
 ///
 /// - `direct_reads` (cache::none): each read is one ranged GET; open files stream through
 ///   read-ahead instead (the core builds it where this says `streams`).
-/// - `block_reads` (cache::memory): blocks of `cache_block_size`, each one ranged GET, kept in
+/// - `block_reads` (cache::memory): blocks of `caches.block_size`, each one ranged GET, kept in
 ///   memory for the next reader.
 /// - `disk_reads` (cache::disk): the whole object downloaded into the disk cache on its first
 ///   read, served while the download runs; concurrent first reads share one download.
@@ -91,8 +91,8 @@ public:
     static constexpr bool streams = false;
     explicit block_reads(reads_context<Store> c)
         : get_range_(std::move(c.get_range))
-        , blocks_(c.options.memory_cache_bytes,
-                  std::max<std::size_t>(4096, c.options.cache_block_size)) {}
+        , blocks_(c.options.caches.memory_bytes,
+                  std::max<std::size_t>(4096, c.options.caches.block_size)) {}
 
     boost::asio::awaitable<std::size_t> read(const std::string& path, const std::string& key,
                                              const file_status& st, std::uint64_t offset,
@@ -168,7 +168,7 @@ private:
             , get_range(std::move(c.get_range))
             , shape(c.download_shape)
             , folder(std::move(c.folder))
-            , objects(c.options.cache_dir / "objects", c.options.disk_cache_bytes) {}
+            , objects(c.options.cache_dir / "objects", c.options.caches.disk_bytes) {}
         boost::asio::any_io_executor executor;
         Store store;
         range_getter get_range;

@@ -170,8 +170,8 @@ public:
 
     explicit journal_commits(commits_context<Store> c) {
         typename write_back_uploader<Store>::settings s;
-        s.delay = c.options.write_back_delay;
-        s.attempts = c.options.upload_attempts;
+        s.delay = c.options.write_back.delay;
+        s.attempts = c.options.write_back.upload_attempts;
         s.shape = c.shape;
         s.log = c.options.log;
         uploads_ = std::make_shared<write_back_uploader<Store>>(c.executor, std::move(c.store),

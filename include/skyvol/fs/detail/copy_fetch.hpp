@@ -129,7 +129,7 @@ private:
         unique_fd fd(::mkstemp(pattern.data()));
         if (!fd) fail(last_error());
         ::unlink(pattern.c_str());
-        // Objects already move copy_parallelism at a time: two chunks each is enough. The mirror
+        // Objects already move copy.parallelism at a time: two chunks each is enough. The mirror
         // takes the file in one put, reading it piece by piece (its parts would be written twice).
         const transfer_shape shape{multipart_limits::max_part_size, 8ull << 20, 2};
         const std::uint64_t got =

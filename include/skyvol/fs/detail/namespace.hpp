@@ -54,9 +54,9 @@ public:
         : executor_(std::move(executor))
         , store_(std::move(store))
         , layout_(layout)
-        , cache_(options.metadata_ttl, options.negative_ttl)
-        , listing_heads_(options.listing_heads)
-        , listed_(4 * options.listing_heads) {}
+        , cache_(options.metadata.ttl, options.metadata.negative_ttl)
+        , listing_heads_(options.metadata.listing_heads)
+        , listed_(4 * options.metadata.listing_heads) {}
 
     metadata_cache& cache() noexcept { return cache_; }
 

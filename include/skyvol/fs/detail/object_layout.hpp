@@ -27,10 +27,10 @@ public:
         : prefix_(options.prefix) {
         if (!prefix_.empty() && !prefix_.ends_with('/')) prefix_ += '/';
         if (!prefix_.empty() && validate_key(prefix_)) fail(errc::invalid_config);
-        defaults_.uid = options.uid.value_or(::getuid());
-        defaults_.gid = options.gid.value_or(::getgid());
-        defaults_.file_permissions = options.file_permissions & 07777;
-        defaults_.directory_permissions = options.directory_permissions & 07777;
+        defaults_.uid = options.ownership.uid.value_or(::getuid());
+        defaults_.gid = options.ownership.gid.value_or(::getgid());
+        defaults_.file_permissions = options.ownership.file_permissions & 07777;
+        defaults_.directory_permissions = options.ownership.directory_permissions & 07777;
     }
 
     const std::string& prefix() const noexcept { return prefix_; }

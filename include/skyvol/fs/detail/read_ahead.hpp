@@ -11,12 +11,17 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -85,6 +90,14 @@ public:
         limits_.first = std::max<std::uint64_t>(limits_.first, 4096);
         limits_.part = std::max(limits_.part, limits_.first);
     }
+    /// A reader that goes stops the GETs still filling its ranges: a stuck one would hold its
+    /// connection until the request timed out. The fills run on the strand; so does this stop.
+    ~read_ahead() {
+        for (const range_ptr& r : ranges_)
+            boost::asio::post(strand_, [r] {
+                if (!r->done) r->stop.emit(boost::asio::cancellation_type::terminal);
+            });
+    }
     read_ahead(const read_ahead&) = delete;
     read_ahead& operator=(const read_ahead&) = delete;
 
@@ -124,7 +137,8 @@ private:
         std::size_t got = 0; ///< bytes the fetch delivered (less: the object is shorter)
         bool done = false;
         std::exception_ptr error;
-        boost::asio::steady_timer ready; ///< cancelled when done: wakes every waiter
+        boost::asio::steady_timer ready;       ///< cancelled when done: wakes every waiter
+        boost::asio::cancellation_signal stop; ///< cancels the fill (on the strand, until done)
         std::shared_ptr<read_ahead_budget> budget;
     };
     using range_ptr = std::shared_ptr<range>;
@@ -179,6 +193,10 @@ private:
                 auto [ignored] =
                     co_await r->ready.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
                 (void)ignored;
+                // The fill ends the wait by cancelling the timer once done; a wait that ends
+                // before is this read's own cancellation, not the end of the object.
+                if (!r->done)
+                    throw boost::system::system_error(boost::asio::error::operation_aborted);
             }
             if (r->error) {
                 forget_from(r);
@@ -241,7 +259,9 @@ private:
             auto r = std::make_shared<range>(strand_, next_fetch_, n, budget_);
             ranges_.push_back(r);
             ++fetches_;
-            boost::asio::co_spawn(strand_, fill(r, fetch_), boost::asio::detached);
+            boost::asio::co_spawn(
+                strand_, fill(r, fetch_),
+                boost::asio::bind_cancellation_slot(r->stop.slot(), boost::asio::detached));
             next_fetch_ += n;
             next_size_ = std::min(limits_.part, next_size_ * 2);
         }

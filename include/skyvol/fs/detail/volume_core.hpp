@@ -59,7 +59,7 @@ public:
         , layout_(options_)
         , names_(std::make_shared<object_namespace<Store>>(executor_, store_, layout_, options_))
         , cache_(names_->cache())
-        , read_ahead_budget_(std::make_shared<read_ahead_budget>(options_.read_ahead_budget))
+        , read_ahead_budget_(std::make_shared<read_ahead_budget>(options_.read_ahead.budget))
         , folder_(std::make_shared<cache_folder>(known_folder(options_.cache_dir), "skyvol")) {
         options_.prefix = layout_.prefix();
         options_.cache_dir = folder_->path();
@@ -174,9 +174,9 @@ public:
     std::shared_ptr<read_ahead> make_read_ahead(const std::string& path, std::uint64_t size) {
         if (!Reads::streams) return nullptr;
         read_ahead_limits limits;
-        limits.first = options_.read_ahead_first;
-        limits.part = options_.read_ahead_part;
-        limits.window = options_.read_ahead_window;
+        limits.first = options_.read_ahead.first;
+        limits.part = options_.read_ahead.part;
+        limits.window = options_.read_ahead.window;
         auto fetch = [self = this->shared_from_this(), path](std::uint64_t offset,
                                                              boost::asio::mutable_buffer buffer) {
             return self->get_range(path, offset, buffer);
@@ -593,11 +593,12 @@ private:
     }
 
     transfer_shape transfer() const {
-        return {options_.multipart_threshold, options_.part_size, options_.transfer_parallelism};
+        const transfer_options& t = options_.transfers;
+        return {t.multipart_threshold, t.part_size, t.upload_parallelism};
     }
     transfer_shape download_shape() const {
         transfer_shape shape = transfer();
-        shape.parallel = options_.download_parallelism;
+        shape.parallel = options_.transfers.download_parallelism;
         return shape;
     }
 

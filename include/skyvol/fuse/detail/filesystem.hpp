@@ -5,7 +5,9 @@
 /// Kernel requests to volume operations, and back. Each request copies what it needs, starts
 /// the volume's asynchronous operation and returns; the completion replies from the volume's
 /// executor. No request waits in a FUSE thread for the bucket. Semantics live in the volume;
-/// here are only inodes, handles and errno.
+/// here are only inodes, handles and errno. Requests that change nothing (lookups, stats,
+/// reads, listings) and the flush barrier are interruptible: a signal to the waiting process
+/// cancels the volume operation, and the request is answered EINTR.
 
 #include <skyvol/detail/buffer_pool.hpp>
 #include <skyvol/error.hpp>
@@ -16,9 +18,12 @@
 #include <skyvol/fuse/detail/fuse_api.hpp>
 #include <skyvol/fuse/detail/in_flight.hpp>
 #include <skyvol/fuse/detail/inode_table.hpp>
+#include <skyvol/fuse/detail/interrupt.hpp>
 #include <skyvol/fuse/options.hpp>
 #include <skyvol/mode.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <sys/stat.h>
@@ -196,6 +201,23 @@ private:
     auto tracked(Handler handler) {
         return completions_.track(std::move(handler));
     }
+    /// Starts `begin(handler)` for a request a kernel interrupt may cancel; `handler` replies
+    /// unless the operation was cancelled, which replies EINTR (see interrupt.hpp).
+    template <class Begin, class Handler>
+    void interruptible(fuse_req_t req, Begin begin, Handler handler) {
+        auto interrupt = std::make_shared<request_interrupt>();
+        interrupt->arm(req);
+        interrupt->start([&](boost::asio::cancellation_slot slot) {
+            begin(boost::asio::bind_cancellation_slot(
+                slot, tracked([req, interrupt, handler = std::move(handler)](
+                                  error_code ec, auto&&... results) mutable {
+                    interrupt->disarm(req);
+                    if (std::error_code(ec) == std::errc::operation_canceled)
+                        return (void)fuse_reply_err(req, EINTR);
+                    handler(ec, std::forward<decltype(results)>(results)...);
+                })));
+        });
+    }
     static filesystem& of(fuse_req_t req) { return as(fuse_req_userdata(req)); }
     static open_file* handle(fuse_file_info* fi) {
         return reinterpret_cast<open_file*>(static_cast<std::uintptr_t>(fi->fh));
@@ -284,10 +306,14 @@ private:
     /// Replies to lookup/mkdir/symlink/mknod with what is at `path` now.
     void reply_entry(fuse_req_t req, const std::string& path) {
         volume_.async_status(path, tracked([this, req, path](error_code ec, file_status st) {
-                                 if (ec) return reply_error(req, ec);
-                                 if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
-                                 reply_entry_with(req, path, st);
+                                 answer_entry(req, path, ec, st);
                              }));
+    }
+    void answer_entry(fuse_req_t req, const std::string& path, const error_code& ec,
+                      const file_status& st) {
+        if (ec) return reply_error(req, ec);
+        if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
+        reply_entry_with(req, path, st);
     }
 
     /// Replies with `st`, the status of what is at `path` now.
@@ -315,18 +341,23 @@ private:
 
     void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         std::string path;
-        if (child_path(req, parent, name, path)) reply_entry(req, path);
+        if (!child_path(req, parent, name, path)) return;
+        interruptible(
+            req, [&](auto done) { volume_.async_status(path, std::move(done)); },
+            [this, req, path](error_code ec, file_status st) { answer_entry(req, path, ec, st); });
     }
 
     void getattr(fuse_req_t req, fuse_ino_t ino) {
         std::string path;
         if (!path_of(req, ino, path)) return;
-        volume_.async_status(path, tracked([this, req, ino](error_code ec, file_status st) {
-                                 if (ec) return reply_error(req, ec);
-                                 if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
-                                 const struct stat s = to_stat(ino, st);
-                                 fuse_reply_attr(req, &s, options_.attribute_timeout.count());
-                             }));
+        interruptible(
+            req, [&](auto done) { volume_.async_status(path, std::move(done)); },
+            [this, req, ino](error_code ec, file_status st) {
+                if (ec) return reply_error(req, ec);
+                if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
+                const struct stat s = to_stat(ino, st);
+                fuse_reply_attr(req, &s, options_.attribute_timeout.count());
+            });
     }
 
     void setattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, int to_set,
@@ -391,10 +422,12 @@ private:
     void readlink(fuse_req_t req, fuse_ino_t ino) {
         std::string path;
         if (!path_of(req, ino, path)) return;
-        volume_.async_read_symlink(path, tracked([req](error_code ec, std::string target) {
-                                       if (ec) return reply_error(req, ec);
-                                       fuse_reply_readlink(req, target.c_str());
-                                   }));
+        interruptible(
+            req, [&](auto done) { volume_.async_read_symlink(path, std::move(done)); },
+            [req](error_code ec, std::string target) {
+                if (ec) return reply_error(req, ec);
+                fuse_reply_readlink(req, target.c_str());
+            });
     }
 
     void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
@@ -517,13 +550,16 @@ private:
         std::string path;
         if (!path_of(req, ino, path)) return;
         const open_mode how = open_mode_of(fi.flags);
-        auto opened = tracked([this, req, path, fi](error_code ec, file f) {
+        auto opened = [this, req, path, fi](error_code ec, file f) {
             if (ec) return reply_error(req, ec);
             reply_open(req, path, std::move(f), fi, nullptr);
-        });
-        if (!has(how, open_mode::write_access)) return volume_.async_open(path, opened);
+        };
+        if (!has(how, open_mode::write_access))
+            return interruptible(
+                req, [&](auto done) { volume_.async_open(path, std::move(done)); },
+                std::move(opened));
         if (read_only()) return (void)fuse_reply_err(req, EROFS);
-        if constexpr (writable) volume_.async_open(path, how, opened);
+        if constexpr (writable) volume_.async_open(path, how, tracked(std::move(opened)));
     }
 
     void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -547,20 +583,24 @@ private:
 
     void read(fuse_req_t req, open_file* h, std::size_t size, off_t offset) {
         auto buffer = std::make_shared<skyvol::detail::mapped_buffer>(read_buffers_.acquire(size));
-        auto done = tracked([this, req, buffer](error_code ec, std::size_t n) {
-            if (ec)
-                reply_error(req, ec);
-            else
-                fuse_reply_buf(req, buffer->data(), n);
-            read_buffers_.recycle(std::move(*buffer));
-        });
         const auto at = static_cast<std::uint64_t>(offset);
         const auto into = boost::asio::buffer(buffer->data(), size);
-        std::lock_guard lock(h->mutex);
-        if (h->file.is_open())
-            h->file.async_read_at(at, into, done);
-        else
-            volume_.async_read(h->path, at, into, done);
+        interruptible(
+            req,
+            [&](auto done) {
+                std::lock_guard lock(h->mutex);
+                if (h->file.is_open())
+                    h->file.async_read_at(at, into, std::move(done));
+                else
+                    volume_.async_read(h->path, at, into, std::move(done));
+            },
+            [this, req, buffer](error_code ec, std::size_t n) {
+                if (ec)
+                    reply_error(req, ec);
+                else
+                    fuse_reply_buf(req, buffer->data(), n);
+                read_buffers_.recycle(std::move(*buffer));
+            });
     }
 
     void write(fuse_req_t req, open_file* h, const char* data, std::size_t size, off_t offset) {
@@ -643,16 +683,18 @@ private:
         std::string path;
         if (!path_of(req, ino, path)) return;
         // No HEAD per entry here: find needs names and types only, and ls -l's stats ask ahead.
-        volume_.async_directory(
-            path, listing_detail::listed,
-            tracked(
-                [this, req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
-                    if (ec) return reply_error(req, ec);
-                    auto* d = keep(
-                        std::make_unique<open_directory>(open_directory{path, std::move(entries)}));
-                    fi.fh = handle_value(d);
-                    if (fuse_reply_open(req, &fi) != 0) drop(d);
-                }));
+        interruptible(
+            req,
+            [&](auto done) {
+                volume_.async_directory(path, listing_detail::listed, std::move(done));
+            },
+            [this, req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
+                if (ec) return reply_error(req, ec);
+                auto* d = keep(
+                    std::make_unique<open_directory>(open_directory{path, std::move(entries)}));
+                fi.fh = handle_value(d);
+                if (fuse_reply_open(req, &fi) != 0) drop(d);
+            });
     }
 
     /// The d_type bits of an entry: none (DT_UNKNOWN) where the listing cannot tell a symlink
@@ -707,13 +749,15 @@ private:
     void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
         if (ino != inode_table::root) return (void)fuse_reply_err(req, ENOTSUP);
         const bool flushing = std::string_view(name) == control::flush;
-        control::async_write(volume_, name, tracked([this, req, flushing](error_code ec) {
-                                 if (ec && flushing)
-                                     options_.log(log_level::error,
-                                                  "flush failed, uploads stay queued: " +
-                                                      ec.message());
-                                 reply_error(req, ec);
-                             }));
+        const std::string attribute(name);
+        interruptible(
+            req, [&](auto done) { control::async_write(volume_, attribute, std::move(done)); },
+            [this, req, flushing](error_code ec) {
+                if (ec && flushing)
+                    options_.log(log_level::error,
+                                 "flush failed, uploads stay queued: " + ec.message());
+                reply_error(req, ec);
+            });
     }
 
     void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t size) {

@@ -17,8 +17,12 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -109,6 +113,10 @@ inline boost::asio::awaitable<response> send(std::shared_ptr<client_state> s, ur
             std::rethrow_exception(ep);
         }
         release(s, key, std::move(c), result.reusable);
+        // A cancelled request (its connection closed by the abort) ends here, not in a retry.
+        const auto state = co_await boost::asio::this_coro::cancellation_state;
+        if (state.cancelled() != boost::asio::cancellation_type::none)
+            throw boost::system::system_error(boost::asio::error::operation_aborted);
 
         std::string reason;
         if (result.ok) {
