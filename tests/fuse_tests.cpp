@@ -837,18 +837,8 @@ TEST_CASE("fuse: a mount whose kernel connection is aborted waits for the bucket
     temp_dir dir("skyvol-fuse");
     const fs::path at = dir.path() / "mnt";
     fs::create_directories(at);
-    std::promise<void> get_started, answer;
-    std::shared_future<void> answered = answer.get_future().share();
-    std::atomic<bool> held{false};
-    memory_store_options so;
-    so.fault = [&](std::string_view op, std::string_view key) -> std::error_code {
-        if (op == "get" && key == "slow.bin" && !held.exchange(true)) {
-            get_started.set_value();
-            answered.wait();
-        }
-        return {};
-    };
-    memory_store store(so);
+    held_operation answer("get", "slow.bin");
+    memory_store store(answer.options());
     put_object(store, "slow.bin", std::string(300000, 's'));
     volume<memory_store, mode::read_only> vol{store};
     auto m = fuse::mount(vol, at.string());
@@ -859,14 +849,13 @@ TEST_CASE("fuse: a mount whose kernel connection is aborted waits for the bucket
         in.read(&c, 1);
         return in.good();
     });
-    REQUIRE(get_started.get_future().wait_for(std::chrono::seconds(20)) ==
-            std::future_status::ready);
+    REQUIRE(answer.started());
     ::umount2(at.c_str(), MNT_FORCE); // EBUSY while the reader holds the file; aborted anyway
     CHECK_FALSE(reader.get());        // the kernel answered the reader itself (ECONNABORTED)
 
     auto unmounting = std::async(std::launch::async, [&] { m.unmount(); });
     CHECK(unmounting.wait_for(std::chrono::milliseconds(500)) == std::future_status::timeout);
-    answer.set_value();
+    answer.release();
     REQUIRE(unmounting.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
     unmounting.get();
     CHECK_FALSE(m.mounted());

@@ -488,28 +488,17 @@ TEST_CASE("volume: a file being closed is shown by stat and listings until its u
     // Write-through uploads at close. Until the upload is done, stat and listings show the
     // closed version (they used to show nothing, or the old object); a writer opening the
     // file meanwhile starts from the last finished close, whose size is not the one shown.
-    std::atomic<bool> hold{false};
-    std::promise<void> put_started, release;
-    std::shared_future<void> released = release.get_future().share();
-    memory_store_options mo;
-    mo.fault = [&](std::string_view op, std::string_view key) -> std::error_code {
-        if (op == "put" && key == "notes.txt" && hold.exchange(false)) {
-            put_started.set_value();
-            released.wait();
-        }
-        return {};
-    };
-    memory_store store(mo);
+    held_operation second_put("put", "notes.txt", false);
+    memory_store store(second_put.options());
     temp_dir cache;
     volume_options o;
     o.cache_dir = cache.path();
     o.io_threads = 4; // the held put blocks one of them
     volume<memory_store, mode::write_through> v(store, o);
     v.write_file("notes.txt", "v1");
-    hold = true;
+    second_put.arm();
     auto closing = std::async(std::launch::async, [&] { v.write_file("notes.txt", "version 2"); });
-    REQUIRE(put_started.get_future().wait_for(std::chrono::seconds(20)) ==
-            std::future_status::ready);
+    REQUIRE(second_put.started());
     const file_status st = v.status("notes.txt");
     CHECK(st.exists());
     CHECK(st.size == 9);
@@ -519,7 +508,7 @@ TEST_CASE("volume: a file being closed is shown by stat and listings until its u
     file appender = v.open("notes.txt", open_mode::read_write);
     CHECK(appender.size() == 2); // "v1": the close in progress has not finished
     appender.close();            // nothing written: nothing committed
-    release.set_value();
+    second_put.release();
     closing.get();
     CHECK(v.status("notes.txt").size == 9);
     CHECK(object_text(store, "notes.txt") == "version 2");

@@ -140,34 +140,14 @@ TEST_CASE("write-back: flush and pending uploads", "[volume][write-back]") {
 TEST_CASE("write-back: a cancelled flush returns at once and the upload goes on",
           "[volume][write-back]") {
     using namespace std::chrono_literals;
-    std::promise<void> put_started, release;
-    std::shared_future<void> released = release.get_future().share();
-    struct releasing {
-        std::promise<void>& p;
-        ~releasing() { // a failed check must not leave the upload held
-            try {
-                p.set_value();
-            } catch (const std::future_error&) { // released already
-            }
-        }
-    };
-    std::atomic<bool> held{false};
-    memory_store_options so;
-    so.fault = [&](std::string_view op, std::string_view key) -> std::error_code {
-        if (op == "put" && key == "ckpt.pt" && !held.exchange(true)) {
-            put_started.set_value();
-            released.wait();
-        }
-        return {};
-    };
-    memory_store store(so);
+    held_operation upload("put", "ckpt.pt");
+    memory_store store(upload.options());
     temp_dir cache;
     volume_options o;
     o.cache_dir = cache.path();
     volume<memory_store, mode::write_back> v(store, o);
-    releasing guard{release};
     v.write_file("ckpt.pt", "weights");
-    REQUIRE(put_started.get_future().wait_for(20s) == std::future_status::ready);
+    REQUIRE(upload.started());
 
     boost::asio::cancellation_signal stop;
     auto flushed =
@@ -182,7 +162,7 @@ TEST_CASE("write-back: a cancelled flush returns at once and the upload goes on"
     }
     CHECK(v.pending_uploads() == 1);
 
-    release.set_value();
+    upload.release();
     within(60s, "the flush after the cancelled one", [&] { v.flush(); });
     CHECK(object_text(store, "ckpt.pt") == "weights");
 }

@@ -11,14 +11,62 @@
 
 #include <boost/asio/use_future.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
 namespace skyvol::test {
 // Private to each test file: store_conformance.hpp has a `pattern` of its own.
 namespace {
+
+/// Holds the next `op` ("get", "put", ...) of `key` on a memory store, once armed, until
+/// released; the store thread that runs it waits. A minute at most: a failed check unwinds the
+/// volume (which waits for its store threads) before this object, which releases it too.
+class held_operation {
+public:
+    held_operation(std::string op, std::string key, bool armed = true)
+        : op_(std::move(op))
+        , key_(std::move(key))
+        , armed_(armed)
+        , released_(release_.get_future().share()) {}
+    held_operation(const held_operation&) = delete;
+    held_operation& operator=(const held_operation&) = delete;
+    ~held_operation() { release(); }
+
+    /// Options whose fault hook holds the operation; they refer to this object.
+    memory_store_options options() {
+        memory_store_options o;
+        o.fault = [this](std::string_view op, std::string_view key) -> std::error_code {
+            if (op == op_ && key == key_ && armed_.exchange(false)) {
+                started_.set_value();
+                released_.wait_for(std::chrono::minutes(1));
+            }
+            return {};
+        };
+        return o;
+    }
+    void arm() { armed_ = true; }
+    /// Whether the held operation started within `limit`.
+    bool started(std::chrono::seconds limit = std::chrono::seconds(20)) {
+        return started_future_.wait_for(limit) == std::future_status::ready;
+    }
+    void release() {
+        if (!released_once_.exchange(true)) release_.set_value();
+    }
+
+private:
+    std::string op_, key_;
+    std::atomic<bool> armed_;
+    std::promise<void> started_, release_;
+    std::future<void> started_future_ = started_.get_future();
+    std::shared_future<void> released_;
+    std::atomic<bool> released_once_{false};
+};
 
 /// Store fixtures: a fresh, empty bucket; `reopen()` gives a handle on the same bucket.
 struct memory_bucket {
