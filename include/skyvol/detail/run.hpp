@@ -14,6 +14,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/channel_error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
@@ -27,12 +28,15 @@
 
 namespace skyvol::detail {
 
-/// The error code an exception stands for.
+/// The error code an exception stands for. A cancelled channel wait is a cancelled operation,
+/// as every other wait tells it.
 inline std::error_code error_from(std::exception_ptr ep) noexcept {
     if (!ep) return {};
     try {
         std::rethrow_exception(ep);
     } catch (const boost::system::system_error& e) {
+        if (e.code() == boost::asio::experimental::error::channel_cancelled)
+            return boost::system::error_code(boost::asio::error::operation_aborted);
         return e.code();
     } catch (const std::system_error& e) {
         return e.code();
@@ -68,10 +72,8 @@ struct stops_on_cancel {
     template <class Executor, class Awaitable, class Handler>
     static void spawn(const Executor& executor, Awaitable work, boost::asio::cancellation_slot slot,
                       Handler completion) {
-        if (!slot.is_connected()) {
-            boost::asio::co_spawn(executor, std::move(work), std::move(completion));
-            return;
-        }
+        if (!slot.is_connected())
+            return runs_to_end::spawn(executor, std::move(work), slot, std::move(completion));
         using strand_type = boost::asio::strand<Executor>;
         struct forwarding {
             explicit forwarding(strand_type s)

@@ -6,16 +6,16 @@
 /// stat asked ahead for the same entry arrive at the same moment, and each would otherwise HEAD
 /// on its own.
 
+#include <skyvol/detail/throw.hpp>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/error.hpp>
 #include <boost/asio/experimental/channel_error.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
-#include <boost/system/system_error.hpp>
 
 #include <exception>
 #include <memory>
@@ -52,8 +52,7 @@ public:
             boost::system::error_code waited;
             co_await f->done.async_receive(
                 boost::asio::redirect_error(boost::asio::use_awaitable, waited));
-            if (waited != boost::asio::experimental::error::channel_closed)
-                throw boost::system::system_error(boost::asio::error::operation_aborted);
+            if (waited != boost::asio::experimental::error::channel_closed) fail_cancelled();
             // A leader that was cancelled fetched nothing this caller asked to go without: it
             // leads a fetch of its own.
             if (f->cancelled) continue;

@@ -8,6 +8,7 @@
 /// write-back uploader can tell a store's or the system's error from anything unexpected.
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
@@ -21,6 +22,12 @@ inline constexpr auto as_result = boost::asio::as_tuple(boost::asio::use_awaitab
 /// Throws a system_error for `ec` (caught and turned back into a code at the API's edge).
 [[noreturn]] inline void fail(std::error_code ec) {
     throw boost::system::system_error(ec);
+}
+
+/// Throws what a cancelled operation completes with (operation_aborted), for waits that end
+/// early without saying so themselves.
+[[noreturn]] inline void fail_cancelled() {
+    throw boost::system::system_error(boost::asio::error::operation_aborted);
 }
 
 /// Throws the error as Asio does, so callers can co_await without checking each step.

@@ -6,16 +6,16 @@
 /// exception any of them threw is rethrown. Workers share their queue through captures, which
 /// stay alive because the caller awaits this; a cancelled caller's workers are cancelled too.
 
+#include <skyvol/detail/throw.hpp>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/error.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
-#include <boost/system/system_error.hpp>
 
 #include <cstddef>
 #include <exception>
@@ -29,9 +29,8 @@ template <class Worker>
 boost::asio::awaitable<void> run_workers(std::size_t count, Worker& worker) {
     if (count == 0) co_return;
     auto executor = co_await boost::asio::this_coro::executor;
+    // A caller cancelled already does not get here: co_await throws at once.
     const auto caller = co_await boost::asio::this_coro::cancellation_state;
-    if (caller.cancelled() != boost::asio::cancellation_type::none)
-        throw boost::system::system_error(boost::asio::error::operation_aborted);
     // Shared with each completion, so the last one never touches a frame that has resumed and
     // gone (Boost 1.81's ranged parallel_group does, on a multi-threaded pool).
     struct state {
@@ -72,8 +71,7 @@ boost::asio::awaitable<void> run_workers(std::size_t count, Worker& worker) {
     co_await boost::asio::this_coro::throw_if_cancelled(throwing);
     std::lock_guard lock(shared->mutex);
     if (shared->first) std::rethrow_exception(shared->first);
-    if (caller.cancelled() != boost::asio::cancellation_type::none)
-        throw boost::system::system_error(boost::asio::error::operation_aborted);
+    if (caller.cancelled() != boost::asio::cancellation_type::none) fail_cancelled();
 }
 
 } // namespace skyvol::detail

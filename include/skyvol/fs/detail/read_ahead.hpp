@@ -8,6 +8,7 @@
 /// bytes it asks for. Buffers of all open files together stay within one budget.
 
 #include <skyvol/detail/buffer_pool.hpp>
+#include <skyvol/detail/throw.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -16,12 +17,10 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/system/system_error.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -93,10 +92,10 @@ public:
     /// A reader that goes stops the GETs still filling its ranges: a stuck one would hold its
     /// connection until the request timed out. The fills run on the strand; so does this stop.
     ~read_ahead() {
-        for (const range_ptr& r : ranges_)
-            boost::asio::post(strand_, [r] {
+        boost::asio::post(strand_, [ranges = std::move(ranges_)] {
+            for (const range_ptr& r : ranges)
                 if (!r->done) r->stop.emit(boost::asio::cancellation_type::terminal);
-            });
+        });
     }
     read_ahead(const read_ahead&) = delete;
     read_ahead& operator=(const read_ahead&) = delete;
@@ -195,8 +194,7 @@ private:
                 (void)ignored;
                 // The fill ends the wait by cancelling the timer once done; a wait that ends
                 // before is this read's own cancellation, not the end of the object.
-                if (!r->done)
-                    throw boost::system::system_error(boost::asio::error::operation_aborted);
+                if (!r->done) fail_cancelled();
             }
             if (r->error) {
                 forget_from(r);

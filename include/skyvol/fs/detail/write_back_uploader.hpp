@@ -17,10 +17,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/error.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
@@ -132,12 +130,7 @@ public:
                 throw skyvol::error(failed->first, {store_name, bucket, failed->second, {}});
             if (done_)
                 throw skyvol::error(errc::cancelled, {store_name, bucket, {}, "uploader stopped"});
-            // Only this flush's cancellation ends the wait otherwise (the channel says
-            // channel_cancelled; callers are told operation_aborted, as by every other wait).
-            boost::system::error_code waited;
-            co_await signal->async_receive(
-                boost::asio::redirect_error(boost::asio::use_awaitable, waited));
-            if (waited) throw boost::system::system_error(boost::asio::error::operation_aborted);
+            co_await signal->async_receive(boost::asio::use_awaitable);
         }
     }
 

@@ -5,6 +5,7 @@
 /// The retry loop around single attempts: which failures and responses are worth another try,
 /// exponential backoff with full jitter, and the bounds on attempts and time.
 
+#include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/detail/connection.hpp>
 #include <skyvol/http/detail/exchange.hpp>
@@ -19,10 +20,8 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <boost/system/system_error.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -116,7 +115,7 @@ inline boost::asio::awaitable<response> send(std::shared_ptr<client_state> s, ur
         // A cancelled request (its connection closed by the abort) ends here, not in a retry.
         const auto state = co_await boost::asio::this_coro::cancellation_state;
         if (state.cancelled() != boost::asio::cancellation_type::none)
-            throw boost::system::system_error(boost::asio::error::operation_aborted);
+            skyvol::detail::fail_cancelled();
 
         std::string reason;
         if (result.ok) {
