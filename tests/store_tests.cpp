@@ -250,6 +250,54 @@ TEST_CASE("local store: temp files a crash left behind are cleaned at the next s
     CHECK(std::filesystem::exists(tmp / "fresh"));
 }
 
+TEST_CASE("local store: a staged file becomes an object by a rename", "[store][local]") {
+    local_fixture f;
+    const auto root = f.dir.path() / "bucket";
+    const auto tmp = root / ".skyvol.sys/tmp";
+    const std::string body = "downloaded once, never copied";
+    run_async([&]() -> awaitable<void> {
+        std::error_code ec;
+        local_store::staged_file file = f.store.stage(ec);
+        REQUIRE_FALSE(ec);
+        REQUIRE(::pwrite(file.fd(), body.data(), body.size(), 0) == ssize_t(body.size()));
+        struct stat staged {};
+        REQUIRE(::fstat(file.fd(), &staged) == 0);
+        put_options opts;
+        opts.content_type = "text/plain";
+        opts.metadata["origin"] = "bucket";
+        auto [pec, put] =
+            co_await f.store.async_put_staged("set/a.txt", std::move(file), opts, as_result);
+        REQUIRE_FALSE(pec);
+        struct stat stored {};
+        REQUIRE(::stat((root / "set/a.txt").c_str(), &stored) == 0);
+        CHECK(stored.st_ino == staged.st_ino); // the very file, not a copy of it
+        auto [hec, info] = co_await f.store.async_head("set/a.txt", as_result);
+        REQUIRE_FALSE(hec);
+        CHECK(info.size == body.size());
+        CHECK(info.etag == put.etag);
+        CHECK(info.etag == md5_hex(body));
+        CHECK(info.content_type == "text/plain");
+        CHECK(info.metadata.at("origin") == "bucket");
+        CHECK(read_file(root / "set/a.txt") == body);
+        CHECK(std::filesystem::is_empty(tmp));
+
+        // Dropped unused, refused for a hostile key, or put twice: no temp file stays behind.
+        { local_store::staged_file dropped = f.store.stage(ec); }
+        CHECK(std::filesystem::is_empty(tmp));
+        local_store::staged_file hostile = f.store.stage(ec);
+        REQUIRE_FALSE(ec);
+        const put_options none;
+        auto [kec, kput] =
+            co_await f.store.async_put_staged("../escape", std::move(hostile), none, as_result);
+        CHECK(kec == errc::invalid_key);
+        CHECK(std::filesystem::is_empty(tmp));
+        CHECK_FALSE(std::filesystem::exists(f.dir.path() / "escape"));
+        auto [mec, mput] =
+            co_await f.store.async_put_staged("b.txt", std::move(hostile), none, as_result);
+        CHECK(mec == errc::invalid_argument);
+    });
+}
+
 TEST_CASE("local store: an unusable root is a clear error", "[store][local]") {
     temp_dir dir;
     write_file(dir.path() / "a-file", "x");

@@ -1,6 +1,7 @@
 // The volume: filesystem semantics over the memory and local stores, in every mode.
 
 #include "support/async.hpp"
+#include "support/scoped_env.hpp"
 #include "support/temp_dir.hpp"
 #include "support/volume_fixtures.hpp"
 
@@ -607,7 +608,11 @@ TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refre
         std::lock_guard lock(seen_mutex);
         seen.push_back(p);
     };
+    // Downloads land in the mirror's own folder, never in $TMPDIR (often a tmpfs: RAM).
+    scoped_env env;
+    env.set("TMPDIR", (cache.path() / "no-such-folder").string());
     volume<typename TestType::store_type, mode::copy> copy(bucket.store, o);
+    CHECK(std::filesystem::is_empty(cache.path() / "copy/.skyvol.sys/tmp"));
     REQUIRE(seen.size() == 41);
     CHECK(seen.back().files_done == 41);
     CHECK(seen.back().files_total == 41);

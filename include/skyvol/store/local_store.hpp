@@ -30,6 +30,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace skyvol {
@@ -146,6 +147,62 @@ public:
                     return std::tuple(detail::asio_error_code(errc::entity_too_large),
                                       put_result{});
                 auto result = f.write(key, std::move(opts), detail::local_files::copying(body), ec);
+                return std::tuple(detail::asio_error_code(ec), std::move(result));
+            });
+    }
+
+    /// A file inside the store's folder that `async_put_staged` makes an object by renaming it,
+    /// so a caller that fills a file (a download) writes its bytes once. Dropping it unused
+    /// removes it.
+    class staged_file {
+    public:
+        staged_file() = default;
+        staged_file(staged_file&&) noexcept = default;
+        staged_file& operator=(staged_file&& other) noexcept {
+            discard();
+            files_ = std::move(other.files_);
+            fd_ = std::move(other.fd_);
+            name_ = std::move(other.name_);
+            return *this;
+        }
+        ~staged_file() { discard(); }
+
+        /// Open for reading and writing, at offset 0.
+        int fd() const noexcept { return fd_.get(); }
+
+    private:
+        friend class local_store;
+        void discard() noexcept {
+            if (files_) std::exchange(files_, nullptr)->discard_temp(name_);
+        }
+        std::shared_ptr<detail::local_files> files_; ///< null once moved from or put
+        detail::unique_fd fd_;
+        std::string name_;
+    };
+
+    /// A new, empty staged file; fails with the store folder's error (a full disk, say).
+    staged_file stage(std::error_code& ec) const {
+        staged_file file;
+        file.fd_ = files_->create_temp(file.name_, ec);
+        if (!ec) file.files_ = files_;
+        return file;
+    }
+
+    /// Makes `file`'s content the object `key`: read once for its ETag, then renamed into place.
+    template <class CompletionToken>
+    auto async_put_staged(std::string key, staged_file file, put_options opts,
+                          CompletionToken&& token) {
+        return run<void(detail::asio_error_code, put_result)>(
+            std::forward<CompletionToken>(token),
+            [key = std::move(key), file = std::move(file),
+             opts = std::move(opts)](detail::local_files& f) mutable {
+                std::error_code ec;
+                if (!file.files_) // moved from, or a stage() that failed
+                    return std::tuple(detail::asio_error_code(errc::invalid_argument),
+                                      put_result{});
+                file.files_.reset(); // adopt removes the temp file, whatever happens
+                auto result =
+                    f.adopt(key, std::move(opts), std::move(file.fd_), std::move(file.name_), ec);
                 return std::tuple(detail::asio_error_code(ec), std::move(result));
             });
     }

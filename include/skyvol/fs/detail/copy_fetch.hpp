@@ -123,18 +123,21 @@ private:
             throw_on(ec);
             co_return true;
         }
-        // Stream through a temp file so memory stays bounded by one chunk.
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "skyvol-copy-XXXXXX").string();
-        unique_fd fd(::mkstemp(pattern.data()));
-        if (!fd) fail(last_error());
-        ::unlink(pattern.c_str());
-        // Objects already move copy.parallelism at a time: two chunks each is enough. The mirror
-        // takes the file in one put, reading it piece by piece (its parts would be written twice).
+        // Into a file inside the mirror's folder, which then becomes the object by a rename:
+        // memory stays bounded by one chunk per worker, each byte is written once, and nothing
+        // lands in $TMPDIR (often a tmpfs, which would hold the object in RAM).
+        std::error_code ec;
+        local_store::staged_file file = mirror_.stage(ec);
+        throw_on(ec);
+        // Objects already move copy.parallelism at a time: two chunks each is enough.
         const transfer_shape shape{multipart_limits::max_part_size, 8ull << 20, 2};
         const std::uint64_t got =
-            co_await download_to_file(source_, listed.key, fd.get(), info.size, shape);
-        co_await upload_from_file(mirror_, local_key, fd.get(), got, options, shape);
+            co_await download_to_file(source_, listed.key, file.fd(), info.size, shape);
+        // The object shrank between the HEAD and the GETs: keep what the GETs returned.
+        if (::ftruncate(file.fd(), static_cast<off_t>(got)) != 0) fail(last_error());
+        auto [pec, put] =
+            co_await mirror_.async_put_staged(local_key, std::move(file), options, as_result);
+        throw_on(pec);
         co_return true;
     }
 

@@ -178,65 +178,26 @@ public:
 
     put_result write(const std::string& key, put_options opts, const filler& fill,
                      std::error_code& ec, std::string etag = {}) {
-        if ((ec = validate_local_key(key))) return {};
-        if ((ec = normalize_metadata(opts.metadata))) return {};
-        std::unique_lock<std::mutex> conditional;
-        if (opts.if_match) {
-            conditional = std::unique_lock(conditional_mutex_);
-            std::error_code head_ec;
-            const object_info current = head(key, head_ec);
-            if (head_ec || current.etag != *opts.if_match) {
-                ec = head_ec == errc::not_found || !head_ec ? errc::precondition_failed : head_ec;
-                return {};
-            }
-        }
-        stored_attributes attrs;
-        attrs.content_type = opts.content_type.empty() ? default_content_type : opts.content_type;
-        attrs.metadata = std::move(opts.metadata);
-        if (key.ends_with('/')) return write_marker(key, attrs, opts.if_none_match, ec);
+        return install(key, std::move(opts), nullptr, fill, ec, std::move(etag));
+    }
 
-        const std::string tmp_name = random_name();
-        unique_fd tmp(::openat(tmp_fd_.get(), tmp_name.c_str(),
-                               O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
-        if (!tmp) {
-            ec = last_error();
-            return {};
-        }
-        auto discard = [&] { ::unlinkat(tmp_fd_.get(), tmp_name.c_str(), 0); };
-        md5 digest;
-        if ((ec = fill(tmp.get(), digest)) || (ec = sync(tmp.get()))) {
-            discard();
-            return {};
-        }
-        struct stat st {};
-        ::fstat(tmp.get(), &st);
-        attrs.etag = etag.empty() ? to_hex(digest.finish()) : etag;
-        attrs.size = static_cast<std::uint64_t>(st.st_size);
-        attrs.mtime_ns = mtime_ns(st);
-        const std::string encoded = attrs.encode();
-        if (::fsetxattr(tmp.get(), xattr_name, encoded.data(), encoded.size(), 0) != 0) {
-            ec = errno == ENOTSUP ? std::error_code(errc::not_supported) : last_error();
-            discard();
-            return {};
-        }
-        tmp.reset();
-        // A concurrent remove may prune the parent folder between mkdir and rename: try again.
-        for (int attempt = 0; attempt < 3; ++attempt) {
-            std::string leaf;
-            unique_fd parent = open_parent(key, true, leaf, ec);
-            if (ec) break;
-            const unsigned flags = opts.if_none_match ? RENAME_NOREPLACE : 0;
-            if (::renameat2(tmp_fd_.get(), tmp_name.c_str(), parent.get(), leaf.c_str(), flags) ==
-                0) {
-                ec = sync(parent.get());
-                return {attrs.etag};
-            }
-            ec = errno == EISDIR || errno == ENOTEMPTY ? std::error_code(errc::is_a_directory)
-                                                       : last_error();
-            if (errno != ENOENT) break;
-        }
-        discard();
-        return {};
+    /// A temp file in the store's own folder, for `adopt`; open for reading and writing.
+    unique_fd create_temp(std::string& name, std::error_code& ec) const {
+        name = random_name();
+        unique_fd fd(
+            ::openat(tmp_fd_.get(), name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644));
+        if (!fd) ec = last_error();
+        return fd;
+    }
+    void discard_temp(const std::string& name) const { ::unlinkat(tmp_fd_.get(), name.c_str(), 0); }
+
+    /// Makes the temp file `name` (from create_temp, filled through `fd`) the object `key` by
+    /// renaming it: its bytes are read once for the ETag, never copied. The temp file is gone
+    /// afterwards, whatever the outcome.
+    put_result adopt(const std::string& key, put_options opts, unique_fd fd, std::string name,
+                     std::error_code& ec) {
+        temp_file given{std::move(fd), std::move(name)};
+        return install(key, std::move(opts), &given, digesting(), ec, {});
     }
 
     put_result write_buffer(const std::string& key, const void* data, std::size_t size,
@@ -387,6 +348,19 @@ public:
     }
 
     /// A filler that copies `range` of a local file, digesting it on the way.
+    /// A filler for a temp file already holding the content: digests it from its start.
+    static filler digesting() {
+        return [](int fd, md5& digest) {
+            struct stat st {};
+            if (::fstat(fd, &st) != 0) return last_error();
+            return for_each_piece(fd, 0, static_cast<std::uint64_t>(st.st_size),
+                                  [&](const char* data, std::size_t n) {
+                                      digest.update(data, n);
+                                      return std::error_code{};
+                                  });
+        };
+    }
+
     static filler copying(file_range range) {
         return [range](int fd, md5& digest) {
             return for_each_piece(range.fd, range.offset, range.length,
@@ -452,6 +426,79 @@ public:
     }
 
 private:
+    struct temp_file {
+        unique_fd fd;
+        std::string name;
+    };
+
+    /// Writes (`given` null: into a new temp file, through `fill`) or adopts (`given`: a filled
+    /// temp file, which `fill` digests) an object, then renames it into place.
+    put_result install(const std::string& key, put_options opts, temp_file* given,
+                       const filler& fill, std::error_code& ec, std::string etag) {
+        // The temp file, given or made, is removed on every return but a successful rename.
+        struct temp_removal {
+            const local_files* files;
+            const temp_file* pending;
+            ~temp_removal() {
+                if (pending) files->discard_temp(pending->name);
+            }
+        } removal{this, given};
+        if ((ec = validate_local_key(key))) return {};
+        if ((ec = normalize_metadata(opts.metadata))) return {};
+        std::unique_lock<std::mutex> conditional;
+        if (opts.if_match) {
+            conditional = std::unique_lock(conditional_mutex_);
+            std::error_code head_ec;
+            const object_info current = head(key, head_ec);
+            if (head_ec || current.etag != *opts.if_match) {
+                ec = head_ec == errc::not_found || !head_ec ? errc::precondition_failed : head_ec;
+                return {};
+            }
+        }
+        stored_attributes attrs;
+        attrs.content_type = opts.content_type.empty() ? default_content_type : opts.content_type;
+        attrs.metadata = std::move(opts.metadata);
+        if (key.ends_with('/')) return write_marker(key, attrs, opts.if_none_match, ec);
+
+        temp_file made;
+        if (!given) {
+            made.fd = create_temp(made.name, ec);
+            if (ec) return {};
+            removal.pending = &made;
+        }
+        temp_file& temp = given ? *given : made;
+        md5 digest;
+        if ((ec = fill(temp.fd.get(), digest)) || (ec = sync(temp.fd.get()))) return {};
+        struct stat st {};
+        ::fstat(temp.fd.get(), &st);
+        attrs.etag = etag.empty() ? to_hex(digest.finish()) : etag;
+        attrs.size = static_cast<std::uint64_t>(st.st_size);
+        attrs.mtime_ns = mtime_ns(st);
+        const std::string encoded = attrs.encode();
+        if (::fsetxattr(temp.fd.get(), xattr_name, encoded.data(), encoded.size(), 0) != 0) {
+            ec = errno == ENOTSUP ? std::error_code(errc::not_supported) : last_error();
+            return {};
+        }
+        temp.fd.reset();
+        // A concurrent remove may prune the parent folder between mkdir and rename: try again.
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            std::string leaf;
+            unique_fd parent = open_parent(key, true, leaf, ec);
+            if (ec) break;
+            const unsigned flags = opts.if_none_match ? RENAME_NOREPLACE : 0;
+            if (::renameat2(tmp_fd_.get(), temp.name.c_str(), parent.get(), leaf.c_str(), flags) ==
+                0) {
+                removal.pending = nullptr;
+                ec = sync(parent.get());
+                return {attrs.etag};
+            }
+            ec = errno == EISDIR || errno == ENOTEMPTY ? std::error_code(errc::is_a_directory)
+                                                       : last_error();
+            if (errno != ENOENT) break;
+        }
+        return {};
+    }
+
     /// Temp files a crashed writer left behind. A day old is far past any live put's lifetime
     /// (another process may share the folder, so younger files are left alone).
     void remove_stale_temp_files() {
