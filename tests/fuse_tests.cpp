@@ -171,16 +171,20 @@ void check_posix_results(const fs::path& m) {
     CHECK_FALSE(fs::exists(m / "empty"));
 }
 
-/// Where a test's bucket lives: a fresh folder, or a fresh bucket on the test process's s3rver
-/// (the tool then finds S3RVER's keys in the environment).
+/// Where a test's bucket lives: a fresh folder ("local"), or a fresh bucket on the test
+/// process's s3rver ("s3") or the CTest run's radosgw ("radosgw"); the tool then finds the
+/// server's keys in the environment.
 mount_source make_source(const std::string& backend, const fs::path& folder) {
     if (backend == "local") {
         fs::create_directories(folder);
         return local_source(folder);
     }
-    test_server& server = shared_server(server_kind::s3rver);
-    ::setenv("AWS_ACCESS_KEY_ID", test_server::s3_access_key, 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", test_server::s3_secret_key, 1);
+    const bool rgw = backend == "radosgw";
+    test_server& server = shared_server(rgw ? server_kind::radosgw : server_kind::s3rver);
+    ::setenv("AWS_ACCESS_KEY_ID", rgw ? test_server::rgw_access_key : test_server::s3_access_key,
+             1);
+    ::setenv("AWS_SECRET_ACCESS_KEY",
+             rgw ? test_server::rgw_secret_key : test_server::s3_secret_key, 1);
     static int counter = 0;
     const std::string name = "fuse-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     s3_options o;
@@ -482,6 +486,21 @@ TEST_CASE("fuse on s3: random operations through a write-back mount match the mo
     exercise_mount("mount-cached", 32, random_operations_count(10'000), "s3");
 }
 
+TEST_CASE("fuse on radosgw: a 1000-file tree and POSIX operations through a write-through mount",
+          "[fuse][s3]") {
+    tree_round_trip("mount", "radosgw");
+}
+
+TEST_CASE("fuse on radosgw: a 1000-file tree and POSIX operations through a write-back mount",
+          "[fuse][s3]") {
+    tree_round_trip("mount-cached", "radosgw");
+}
+
+TEST_CASE("fuse on radosgw: random operations through a write-back mount match the model",
+          "[fuse][model][s3]") {
+    exercise_mount("mount-cached", 33, random_operations_count(10'000), "radosgw");
+}
+
 TEST_CASE("fuse: read-only and copy mounts refuse every change with EROFS", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket";
@@ -536,6 +555,11 @@ TEST_CASE("fuse: a file closed on one write-through mount appears on another", "
 
 TEST_CASE("fuse on s3: a file closed on one write-through mount appears on another", "[fuse][s3]") {
     two_mounts("s3");
+}
+
+TEST_CASE("fuse on radosgw: a file closed on one write-through mount appears on another",
+          "[fuse][s3]") {
+    two_mounts("radosgw");
 }
 
 /// The kernel's read-ahead of the mount at `at`, in KiB (its backing device's sysfs entry).

@@ -3,8 +3,9 @@
 
 // The store conformance suite: what every object store must do, checked through the async API.
 //
-// Include it after declaring `skyvol::test::conformance_stores`, a std::tuple of fixtures. A
-// fixture is default-constructible, gives a fresh empty bucket in its member `store`, and names
+// Include it after defining SKYVOL_CONFORMANCE_STORES, the fixtures' type names separated by
+// commas (each case's name ends with its fixture's, which CTest filters on). A fixture is
+// default-constructible, gives a fresh empty bucket in its member `store`, and names
 // itself in `static constexpr const char* name`. A new store joins by adding its fixture there.
 // A fixture whose server lacks part of the API lists it in `static constexpr server_gaps gaps`.
 
@@ -169,8 +170,8 @@ inline std::vector<std::string> hostile_keys() {
             "truncated-\xe2\x82"};
 }
 
-TEMPLATE_LIST_TEST_CASE("store: put, head and get round-trip", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: put, head and get round-trip", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -201,7 +202,7 @@ TEMPLATE_LIST_TEST_CASE("store: put, head and get round-trip", "[store][conforma
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: ranged gets", "[store][conformance]", conformance_stores) {
+TEMPLATE_TEST_CASE("store: ranged gets", "[store][conformance]", SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -235,8 +236,8 @@ TEMPLATE_LIST_TEST_CASE("store: ranged gets", "[store][conformance]", conformanc
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: overwrite and empty objects", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: overwrite and empty objects", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -254,7 +255,7 @@ TEMPLATE_LIST_TEST_CASE("store: overwrite and empty objects", "[store][conforman
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: conditional puts", "[store][conformance]", conformance_stores) {
+TEMPLATE_TEST_CASE("store: conditional puts", "[store][conformance]", SKYVOL_CONFORMANCE_STORES) {
     if (gaps_of<TestType>().conditional_puts)
         return skipped_for(TestType::name, "If-None-Match and If-Match are ignored");
     TestType fixture;
@@ -279,14 +280,15 @@ TEMPLATE_LIST_TEST_CASE("store: conditional puts", "[store][conformance]", confo
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: 64 MiB object through multipart", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: 64 MiB object through multipart", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     constexpr server_gaps gaps = gaps_of<TestType>();
     if (gaps.multipart_validation)
         skipped_for(TestType::name, "invalid completions and parts after completion");
     if (gaps.multipart_etags) skipped_for(TestType::name, "the -N ETag of a multipart upload");
+    if (gaps.part_order) skipped_for(TestType::name, "a completion listing parts out of order");
     run_async([&]() -> awaitable<void> {
         constexpr std::size_t part_size = multipart_limits::min_part_size;
         const std::string data = pattern((64u << 20) + 12345, 11);
@@ -310,15 +312,17 @@ TEMPLATE_LIST_TEST_CASE("store: 64 MiB object through multipart", "[store][confo
         REQUIRE(parts.size() == 13);
 
         // Not a valid completion: a part out of order, then a part with a wrong ETag.
-        if (!gaps.multipart_validation) {
+        if (!gaps.multipart_validation && !gaps.part_order) {
             auto swapped = parts;
             std::swap(swapped[0], swapped[1]);
             auto [bad, r0] =
                 co_await s.async_complete_multipart("big/ckpt.pt", id, swapped, as_result);
             CHECK(bad == errc::invalid_upload);
+        }
+        if (!gaps.multipart_validation) {
             auto wrong = parts;
             wrong[2].etag = "00000000000000000000000000000000";
-            std::tie(bad, r0) =
+            auto [bad, r0] =
                 co_await s.async_complete_multipart("big/ckpt.pt", id, wrong, as_result);
             CHECK(bad == errc::invalid_upload);
         }
@@ -352,13 +356,15 @@ TEMPLATE_LIST_TEST_CASE("store: 64 MiB object through multipart", "[store][confo
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: multipart limits and abort", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     constexpr server_gaps gaps = gaps_of<TestType>();
     if (gaps.multipart_validation) skipped_for(TestType::name, "the 5 MiB minimum part size");
     if (gaps.multipart_abort) skipped_for(TestType::name, "abort (the server answers 405)");
+    if (gaps.aborted_completion)
+        skipped_for(TestType::name, "completing an aborted upload (the server answers 500)");
     run_async([&]() -> awaitable<void> {
         auto [cec, id] = co_await s.async_create_multipart("small-parts", no_options, as_result);
         REQUIRE_FALSE(cec);
@@ -392,9 +398,11 @@ TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformanc
             CHECK(aec == errc::not_supported); // a clear error, not a protocol failure
         } else {
             CHECK_FALSE(aec);
-            auto [after_abort, r] =
-                co_await s.async_complete_multipart("small-parts", id, first_part, as_result);
-            CHECK(after_abort == errc::invalid_upload);
+            if (!gaps.aborted_completion) {
+                auto [after_abort, r] =
+                    co_await s.async_complete_multipart("small-parts", id, first_part, as_result);
+                CHECK(after_abort == errc::invalid_upload);
+            }
             auto [hec, info] = co_await s.async_head("small-parts", as_result);
             CHECK(hec == errc::not_found);
             auto [unknown] =
@@ -417,8 +425,8 @@ TEMPLATE_LIST_TEST_CASE("store: multipart limits and abort", "[store][conformanc
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: list with delimiter and prefix", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: list with delimiter and prefix", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     constexpr server_gaps gaps = gaps_of<TestType>();
@@ -488,12 +496,13 @@ TEMPLATE_LIST_TEST_CASE("store: list with delimiter and prefix", "[store][confor
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: list pagination over 2,600 keys", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: list pagination over 2,600 keys", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     constexpr server_gaps gaps = gaps_of<TestType>();
     if (gaps.prefix_paging) skipped_for(TestType::name, "max-keys over common prefixes");
+    if (gaps.any_continuation_token) skipped_for(TestType::name, "a made-up continuation token");
     run_async([&]() -> awaitable<void> {
         std::set<std::string> expected_keys, expected_prefixes;
         for (int i = 0; i < 2600; ++i) {
@@ -530,15 +539,17 @@ TEMPLATE_LIST_TEST_CASE("store: list pagination over 2,600 keys", "[store][confo
         CHECK(all.keys.size() == 65);
         CHECK(all.pages == 7);
 
-        list_request bad_token;
-        bad_token.continuation_token = "not a token we gave";
-        auto [ec, page] = co_await s.async_list(bad_token, as_result);
-        CHECK(ec);
+        if (!gaps.any_continuation_token) {
+            list_request bad_token;
+            bad_token.continuation_token = "not a token we gave";
+            auto [ec, page] = co_await s.async_list(bad_token, as_result);
+            CHECK(ec);
+        }
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: keys with spaces, unicode and URL-special characters",
-                        "[store][conformance]", conformance_stores) {
+TEMPLATE_TEST_CASE("store: keys with spaces, unicode and URL-special characters",
+                   "[store][conformance]", SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -570,7 +581,7 @@ TEMPLATE_LIST_TEST_CASE("store: keys with spaces, unicode and URL-special charac
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: copy", "[store][conformance]", conformance_stores) {
+TEMPLATE_TEST_CASE("store: copy", "[store][conformance]", SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -607,8 +618,8 @@ TEMPLATE_LIST_TEST_CASE("store: copy", "[store][conformance]", conformance_store
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: remove and batch remove", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: remove and batch remove", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -642,8 +653,8 @@ TEMPLATE_LIST_TEST_CASE("store: remove and batch remove", "[store][conformance]"
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: user metadata round trip", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: user metadata round trip", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -672,8 +683,8 @@ TEMPLATE_LIST_TEST_CASE("store: user metadata round trip", "[store][conformance]
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: hostile keys are refused and write nothing", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: hostile keys are refused and write nothing", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -700,8 +711,8 @@ TEMPLATE_LIST_TEST_CASE("store: hostile keys are refused and write nothing", "[s
     });
 }
 
-TEMPLATE_LIST_TEST_CASE("store: concurrent operations on different keys", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: concurrent operations on different keys", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     run_async([&]() -> awaitable<void> {
@@ -733,8 +744,8 @@ inline std::string md5_hex(std::string_view data) {
     return skyvol::detail::to_hex(digest.finish());
 }
 
-TEMPLATE_LIST_TEST_CASE("store: uploads read straight from a file", "[store][conformance]",
-                        conformance_stores) {
+TEMPLATE_TEST_CASE("store: uploads read straight from a file", "[store][conformance]",
+                   SKYVOL_CONFORMANCE_STORES) {
     TestType fixture;
     auto& s = fixture.store;
     if constexpr (!uploads_from_files<std::remove_reference_t<decltype(s)>>) {

@@ -16,8 +16,10 @@
 #include <cctype>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <netinet/in.h>
 #include <spawn.h>
@@ -74,6 +76,10 @@ bool answers_http(std::uint16_t port) {
 test_server::test_server(server_kind kind)
     : kind_(kind)
     , data_("skyvol-server") {
+    if (kind_ == server_kind::radosgw) {
+        start_radosgw();
+        return;
+    }
     for (int attempt = 0;; ++attempt) {
         try {
             start_once();
@@ -163,7 +169,36 @@ void test_server::start_once() {
                              log_tail());
 }
 
+/// The CTest run's cluster (tests/CMakeLists.txt, fixture `radosgw`) where it serves; else one of
+/// this process's own, in its data folder.
+void test_server::start_radosgw() {
+    const std::filesystem::path shared = SKYVOL_TEST_RADOSGW_DIR;
+    std::filesystem::path endpoint_file = shared / "endpoint";
+    if (!std::filesystem::exists(endpoint_file)) {
+        const std::string script = std::string(SKYVOL_TESTS_DIR) + "/servers/radosgw";
+        const std::string command = "'" + script + "' start '" + (data_.path() / "rgw").string() +
+                                    "' >'" + (data_.path() / "server.log").string() + "' 2>&1";
+        own_cluster_ = true;
+        if (std::system(command.c_str()) != 0)
+            throw std::runtime_error("test_server: " + script + " could not start radosgw:\n" +
+                                     log_tail());
+        endpoint_file = data_.path() / "rgw/endpoint";
+    }
+    std::ifstream in(endpoint_file);
+    std::string endpoint;
+    std::getline(in, endpoint);
+    const auto colon = endpoint.rfind(':');
+    if (!endpoint.starts_with("http://127.0.0.1:") || colon == std::string::npos)
+        throw std::runtime_error("test_server: " + endpoint_file.string() +
+                                 " names no loopback endpoint: '" + endpoint + "'");
+    port_ = static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1)));
+    if (!answers_http(port_))
+        throw std::runtime_error("test_server: radosgw at " + endpoint + " (from " +
+                                 endpoint_file.string() + ") does not answer");
+}
+
 bool test_server::running() {
+    if (kind_ == server_kind::radosgw) return answers_http(port_);
     if (pid_ <= 0) return false;
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -174,6 +209,15 @@ bool test_server::running() {
 }
 
 void test_server::stop() {
+    if (kind_ == server_kind::radosgw) {
+        if (!own_cluster_) return; // the CTest run's: its fixture stops it
+        own_cluster_ = false;
+        const std::string command = "'" + std::string(SKYVOL_TESTS_DIR) +
+                                    "/servers/radosgw' stop '" + (data_.path() / "rgw").string() +
+                                    "' >/dev/null 2>&1";
+        [[maybe_unused]] const int rc = std::system(command.c_str());
+        return;
+    }
     if (pid_ <= 0) return;
     ::kill(-pid_, SIGTERM);
     for (int i = 0; i < 50 && running(); ++i)
@@ -194,8 +238,8 @@ std::string test_server::log_tail(std::size_t max_bytes) const {
 }
 
 test_server& shared_server(server_kind kind) {
-    static std::unique_ptr<test_server> servers[2];
-    auto& slot = servers[kind == server_kind::s3rver ? 0 : 1];
+    static std::unique_ptr<test_server> servers[3];
+    auto& slot = servers[static_cast<int>(kind)];
     if (!slot) slot = std::make_unique<test_server>(kind);
     return *slot;
 }

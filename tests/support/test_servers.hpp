@@ -2,9 +2,12 @@
 #define SKYVOL_TESTS_SUPPORT_TEST_SERVERS_HPP
 
 // Real object-store servers for tests: s3rver (S3) and azurite (Azure Blob), installed from npm
-// into tests/servers/node_modules by scripts/install-deps. A `test_server` starts one on a free
+// into tests/servers/node_modules by scripts/install-deps, and Ceph's radosgw (S3, a one-node
+// cluster from Debian's packages, tests/servers/radosgw). A `test_server` starts one on a free
 // loopback port in its own process group, waits until it answers HTTP, and stops it (SIGTERM,
-// then SIGKILL) when destroyed. `shared_server(kind)` gives one per test process.
+// then SIGKILL) when destroyed. `shared_server(kind)` gives one per test process, except that
+// radosgw (about 12 s to start) is one per CTest run: the `radosgw` fixture starts it and every
+// test process uses that one; a test binary run by hand starts its own.
 
 #include "temp_dir.hpp"
 
@@ -16,7 +19,7 @@
 
 namespace skyvol::test {
 
-enum class server_kind { s3rver, azurite_blob };
+enum class server_kind { s3rver, azurite_blob, radosgw };
 
 class test_server {
 public:
@@ -45,14 +48,19 @@ public:
     // s3rver's default credentials (it checks the key id, not the signature).
     static constexpr const char* s3_access_key = "S3RVER";
     static constexpr const char* s3_secret_key = "S3RVER";
+    // The user tests/servers/radosgw creates (radosgw verifies every signature).
+    static constexpr const char* rgw_access_key = "SKYVOLRGW";
+    static constexpr const char* rgw_secret_key = "skyvol-rgw-secret-key-for-tests-only";
 
 private:
     void start_once();
+    void start_radosgw();
 
     server_kind kind_;
     temp_dir data_;
     std::uint16_t port_ = 0;
     pid_t pid_ = -1;
+    bool own_cluster_ = false; ///< radosgw: started by this process, stopped by it
 };
 
 /// The parts of the S3 API a test server does not implement, for suites that run against several
@@ -64,6 +72,9 @@ struct server_gaps {
     bool byte_order_listing = false;   ///< lists keys in its own order, not by UTF-8 bytes
     bool prefix_paging = false;        ///< max-keys does not bound common prefixes
     bool multipart_abort = false;      ///< AbortMultipartUpload answers 405 MethodNotAllowed
+    bool part_order = false;           ///< completes an upload whose parts are listed out of order
+    bool any_continuation_token = false; ///< takes any text as a token (a key to list after)
+    bool aborted_completion = false; ///< completing an aborted upload answers 500, not NoSuchUpload
 };
 
 /// One server of each kind per test process, started on first use.

@@ -521,25 +521,27 @@ private:
         // Two statements, not one ?: with a co_await on each side: g++ 12 miscompiles that.
         if (stream_into) {
             http::response streamed = co_await s->client.send_into(origin, std::move(r), into);
-            log_failure(*s, method, key, streamed);
+            log_failure(*s, origin.origin(), method, key, streamed);
             co_return streamed;
         }
         http::response reply = co_await s->client.send(origin, std::move(r));
-        log_failure(*s, method, key, reply);
+        log_failure(*s, origin.origin(), method, key, reply);
         co_return reply;
     }
 
-    /// Logs an error reply with what S3 said (code, message, request id), so that the error
-    /// code the caller gets has its explanation in the log. Expected answers go to debug.
-    static void log_failure(const state& s, boost::beast::http::verb method, std::string_view key,
+    /// Logs an error reply with what S3 said (code, message, request id) and which endpoint
+    /// said it, so that the error code the caller gets has its explanation in the log. Expected
+    /// answers go to debug.
+    static void log_failure(const state& s, const std::string& endpoint,
+                            boost::beast::http::verb method, std::string_view key,
                             const http::response& r) {
         if (r.status < 300 || !s.options.http.log) return;
         detail::s3::error_reply e = detail::s3::parse_error(r.body);
         if (e.request_id.empty()) e.request_id = std::string(r.header("x-amz-request-id"));
         const bool expected = r.status == 404 || r.status == 412 || r.status == 416;
-        std::string text = "s3 " + s.bucket + (key.empty() ? "" : "/") + std::string(key) + ": " +
-                           std::string(boost::beast::http::to_string(method)) + " answered " +
-                           std::to_string(r.status) + " " + e.describe();
+        std::string text = "s3 " + s.bucket + (key.empty() ? "" : "/") + std::string(key) + " at " +
+                           endpoint + ": " + std::string(boost::beast::http::to_string(method)) +
+                           " answered " + std::to_string(r.status) + " " + e.describe();
         s.options.http.log(expected ? log_level::debug : log_level::warning, text);
     }
 
@@ -625,7 +627,9 @@ private:
         add_put_headers(h, options);
         h.emplace_back("content-md5", body.content_md5());
         if (options.if_none_match) h.emplace_back("if-none-match", "*");
-        if (options.if_match) h.emplace_back("if-match", "\"" + *options.if_match + "\"");
+        // Unquoted: S3 takes either form, Ceph radosgw (and DigitalOcean Spaces, built on it)
+        // compares the header with its bare ETag and fails a quoted one.
+        if (options.if_match) h.emplace_back("if-match", *options.if_match);
         const http::response r = co_await call(s, boost::beast::http::verb::put, key, std::string(),
                                                std::move(h), std::move(body), true);
         if (r.status == 412 && options.if_none_match) fail(errc::already_exists);
@@ -712,7 +716,7 @@ private:
         detail::s3::error_reply error;
         put_result result;
         result.etag = detail::s3::parse_result_etag(r.body, "CopyObjectResult", ec, error);
-        if (ec) fail(ec);
+        if (ec || result.etag.empty()) fail(ec ? ec : errc::protocol_error);
         co_return result;
     }
 
@@ -770,6 +774,8 @@ private:
         result.etag =
             detail::s3::parse_result_etag(r.body, "CompleteMultipartUploadResult", ec, error);
         if (ec) fail(ec);
+        // The upload is complete but the reply names no ETag (radosgw 16): the object has it.
+        if (result.etag.empty()) result.etag = (co_await head(s, key)).etag;
         co_return result;
     }
 

@@ -68,8 +68,8 @@ inline std::string error_region(std::string_view body) {
 
 /// The library's error for an S3 error reply (`code` may be empty: HEAD has no body).
 inline std::error_code error_for(unsigned status, std::string_view code) {
-    if (code == "NoSuchKey" || code == "NoSuchBucket" || code == "NoSuchUpload")
-        return errc::not_found;
+    if (code == "NoSuchKey" || code == "NoSuchBucket") return errc::not_found;
+    if (code == "NoSuchUpload") return errc::invalid_upload; // a 404, but of the upload id
     if (code == "AccessDenied" || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" ||
         code == "ExpiredToken" || code == "InvalidToken" || code == "AllAccessDisabled")
         return errc::access_denied;
@@ -226,7 +226,9 @@ inline std::string parse_upload_id(std::string_view body, std::error_code& ec) {
 }
 
 /// The ETag of a CopyObjectResult or CompleteMultipartUploadResult. S3 may answer 200 with an
-/// <Error> body to these: that comes back as the error it names.
+/// <Error> body to these: that comes back as the error it names. A result without its root
+/// element is a protocol error; one with an empty ETag gives "" (Ceph radosgw 16 completes a
+/// multipart upload with `<ETag></ETag>`), which the caller must resolve.
 inline std::string parse_result_etag(std::string_view body, std::string_view root,
                                      std::error_code& ec, error_reply& error) {
     ec.clear();
@@ -240,9 +242,11 @@ inline std::string parse_result_etag(std::string_view body, std::string_view roo
         ec = error_for(500, error.code);
         return {};
     }
-    std::string etag = unquote(tree->get(std::string(root) + ".ETag", ""));
-    if (etag.empty()) ec = errc::protocol_error;
-    return etag;
+    if (!tree->get_child_optional(std::string(root))) {
+        ec = errc::protocol_error;
+        return {};
+    }
+    return unquote(tree->get(std::string(root) + ".ETag", ""));
 }
 
 inline std::string xml_escape(std::string_view text) {
