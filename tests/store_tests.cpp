@@ -294,7 +294,11 @@ TEST_CASE("local store: a staged file becomes an object by a rename", "[store][l
         CHECK(std::filesystem::is_empty(tmp));
 
         // Dropped unused, refused for a hostile key, or put twice: no temp file stays behind.
-        { local_store::staged_file dropped = f.store.stage(ec); }
+        {
+            local_store::staged_file dropped = f.store.stage(ec);
+            REQUIRE_FALSE(ec);
+            CHECK_FALSE(std::filesystem::is_empty(tmp));
+        }
         CHECK(std::filesystem::is_empty(tmp));
         local_store::staged_file hostile = f.store.stage(ec);
         REQUIRE_FALSE(ec);
@@ -307,6 +311,15 @@ TEST_CASE("local store: a staged file becomes an object by a rename", "[store][l
         auto [mec, mput] =
             co_await f.store.async_put_staged("b.txt", std::move(hostile), none, as_result);
         CHECK(mec == errc::invalid_argument);
+
+        // An ordinary put that fails after its temp file exists removes it too (under ASan this
+        // read a destroyed name once).
+        put_options create_only;
+        create_only.if_none_match = true;
+        auto [cec, cput] = co_await f.store.async_put("set/a.txt", boost::asio::buffer(body),
+                                                      create_only, as_result);
+        CHECK(cec == errc::already_exists);
+        CHECK(std::filesystem::is_empty(tmp));
     });
 }
 

@@ -172,29 +172,35 @@ void test_server::start_once() {
 /// The CTest run's cluster (tests/CMakeLists.txt, fixture `radosgw`) where it serves; else one of
 /// this process's own, in its data folder.
 void test_server::start_radosgw() {
-    const std::filesystem::path shared = SKYVOL_TEST_RADOSGW_DIR;
-    std::filesystem::path endpoint_file = shared / "endpoint";
-    if (!std::filesystem::exists(endpoint_file)) {
-        const std::string script = std::string(SKYVOL_TESTS_DIR) + "/servers/radosgw";
-        const std::string command = "'" + script + "' start '" + (data_.path() / "rgw").string() +
-                                    "' >'" + (data_.path() / "server.log").string() + "' 2>&1";
-        own_cluster_ = true;
-        if (std::system(command.c_str()) != 0)
-            throw std::runtime_error("test_server: " + script + " could not start radosgw:\n" +
-                                     log_tail());
-        endpoint_file = data_.path() / "rgw/endpoint";
+    const std::filesystem::path shared =
+        std::filesystem::path(SKYVOL_TEST_RADOSGW_DIR) / "endpoint";
+    // The CTest run's, if it answers (a killed run may have left its file behind).
+    if (std::filesystem::exists(shared) && attach_radosgw(shared)) return;
+    const std::string command = "'" + radosgw_script() + "' start '" +
+                                (data_.path() / "rgw").string() + "' >'" +
+                                (data_.path() / "server.log").string() + "' 2>&1";
+    own_cluster_ = true;
+    if (std::system(command.c_str()) != 0)
+        throw std::runtime_error("test_server: " + radosgw_script() +
+                                 " could not start radosgw:\n" + log_tail());
+    if (!attach_radosgw(data_.path() / "rgw/endpoint")) {
+        stop();
+        throw std::runtime_error("test_server: the radosgw this process started does not answer");
     }
+}
+
+bool test_server::attach_radosgw(const std::filesystem::path& endpoint_file) {
     std::ifstream in(endpoint_file);
     std::string endpoint;
     std::getline(in, endpoint);
-    const auto colon = endpoint.rfind(':');
-    if (!endpoint.starts_with("http://127.0.0.1:") || colon == std::string::npos)
-        throw std::runtime_error("test_server: " + endpoint_file.string() +
-                                 " names no loopback endpoint: '" + endpoint + "'");
-    port_ = static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1)));
-    if (!answers_http(port_))
-        throw std::runtime_error("test_server: radosgw at " + endpoint + " (from " +
-                                 endpoint_file.string() + ") does not answer");
+    const std::string_view loopback = "http://127.0.0.1:";
+    if (!endpoint.starts_with(loopback)) return false;
+    port_ = static_cast<std::uint16_t>(std::atoi(endpoint.c_str() + loopback.size()));
+    return port_ != 0 && answers_http(port_);
+}
+
+std::string test_server::radosgw_script() {
+    return std::string(SKYVOL_TESTS_DIR) + "/servers/radosgw";
 }
 
 bool test_server::running() {
@@ -212,9 +218,8 @@ void test_server::stop() {
     if (kind_ == server_kind::radosgw) {
         if (!own_cluster_) return; // the CTest run's: its fixture stops it
         own_cluster_ = false;
-        const std::string command = "'" + std::string(SKYVOL_TESTS_DIR) +
-                                    "/servers/radosgw' stop '" + (data_.path() / "rgw").string() +
-                                    "' >/dev/null 2>&1";
+        const std::string command = "'" + radosgw_script() + "' stop '" +
+                                    (data_.path() / "rgw").string() + "' >/dev/null 2>&1";
         [[maybe_unused]] const int rc = std::system(command.c_str());
         return;
     }

@@ -3,15 +3,17 @@
 
 // Real object-store servers for tests: s3rver (S3) and azurite (Azure Blob), installed from npm
 // into tests/servers/node_modules by scripts/install-deps, and Ceph's radosgw (S3, a one-node
-// cluster from Debian's packages, tests/servers/radosgw). A `test_server` starts one on a free
-// loopback port in its own process group, waits until it answers HTTP, and stops it (SIGTERM,
-// then SIGKILL) when destroyed. `shared_server(kind)` gives one per test process, except that
-// radosgw (about 12 s to start) is one per CTest run: the `radosgw` fixture starts it and every
-// test process uses that one; a test binary run by hand starts its own.
+// cluster from Debian's packages, tests/servers/radosgw). A `test_server` starts s3rver or
+// azurite on a free loopback port in its own process group, waits until it answers HTTP, and
+// stops it (SIGTERM, then SIGKILL) when destroyed; radosgw's script starts and stops its daemons.
+// `shared_server(kind)` gives one per test process, except that radosgw (about 12 s to start) is
+// one per CTest run: the `radosgw` fixture starts it and every test process uses that one; a
+// test binary run by hand starts its own.
 
 #include "temp_dir.hpp"
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,6 +57,9 @@ public:
 private:
     void start_once();
     void start_radosgw();
+    /// Uses the radosgw whose endpoint `file` names; false if it names none or it does not answer.
+    bool attach_radosgw(const std::filesystem::path& file);
+    static std::string radosgw_script();
 
     server_kind kind_;
     temp_dir data_;

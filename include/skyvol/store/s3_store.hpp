@@ -35,6 +35,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -774,7 +775,16 @@ private:
         result.etag =
             detail::s3::parse_result_etag(r.body, "CompleteMultipartUploadResult", ec, error);
         if (ec) fail(ec);
-        // The upload is complete but the reply names no ETag (radosgw 16): the object has it.
+        // The upload is complete but the reply names no ETag (radosgw 16). S3's rule gives it
+        // from the parts' MD5s; only parts with other ETags need the object asked (a HEAD).
+        if (result.etag.empty()) {
+            std::sort(parts.begin(), parts.end(),
+                      [](const auto& a, const auto& b) { return a.part_number < b.part_number; });
+            std::vector<std::string> part_etags;
+            for (const auto& part : parts)
+                part_etags.push_back(detail::s3::unquote(part.etag));
+            result.etag = detail::multipart_etag(part_etags);
+        }
         if (result.etag.empty()) result.etag = (co_await head(s, key)).etag;
         co_return result;
     }

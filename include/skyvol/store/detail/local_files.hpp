@@ -181,7 +181,8 @@ public:
         return install(key, std::move(opts), nullptr, fill, ec, std::move(etag));
     }
 
-    /// A temp file in the store's own folder, for `adopt`; open for reading and writing.
+    /// A temp file in the store's own folder (for puts, and for `adopt`); open for reading and
+    /// writing.
     unique_fd create_temp(std::string& name, std::error_code& ec) const {
         name = random_name();
         unique_fd fd(
@@ -347,7 +348,6 @@ public:
         return part;
     }
 
-    /// A filler that copies `range` of a local file, digesting it on the way.
     /// A filler for a temp file already holding the content: digests it from its start.
     static filler digesting() {
         return [](int fd, md5& digest) {
@@ -361,6 +361,7 @@ public:
         };
     }
 
+    /// A filler that copies `range` of a local file, digesting it on the way.
     static filler copying(file_range range) {
         return [range](int fd, md5& digest) {
             return for_each_piece(range.fd, range.offset, range.length,
@@ -435,6 +436,7 @@ private:
     /// temp file, which `fill` digests) an object, then renames it into place.
     put_result install(const std::string& key, put_options opts, temp_file* given,
                        const filler& fill, std::error_code& ec, std::string etag) {
+        temp_file made; // before `removal`, which reads its name when it goes
         // The temp file, given or made, is removed on every return but a successful rename.
         struct temp_removal {
             const local_files* files;
@@ -460,7 +462,6 @@ private:
         attrs.metadata = std::move(opts.metadata);
         if (key.ends_with('/')) return write_marker(key, attrs, opts.if_none_match, ec);
 
-        temp_file made;
         if (!given) {
             made.fd = create_temp(made.name, ec);
             if (ec) return {};
