@@ -179,12 +179,10 @@ mount_source make_source(const std::string& backend, const fs::path& folder) {
         fs::create_directories(folder);
         return local_source(folder);
     }
-    const bool rgw = backend == "radosgw";
-    test_server& server = shared_server(rgw ? server_kind::radosgw : server_kind::s3rver);
-    ::setenv("AWS_ACCESS_KEY_ID", rgw ? test_server::rgw_access_key : test_server::s3_access_key,
-             1);
-    ::setenv("AWS_SECRET_ACCESS_KEY",
-             rgw ? test_server::rgw_secret_key : test_server::s3_secret_key, 1);
+    test_server& server =
+        shared_server(backend == "radosgw" ? server_kind::radosgw : server_kind::s3rver);
+    ::setenv("AWS_ACCESS_KEY_ID", server.access_key(), 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", server.secret_key(), 1);
     static int counter = 0;
     const std::string name = "fuse-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     s3_options o;

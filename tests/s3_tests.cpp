@@ -635,12 +635,11 @@ TEST_CASE("credentials: environment first then profiles with errors naming the s
 
 /// Creates a bucket, round-trips keys that every part of SigV4's canonical request must encode
 /// alike on both sides (path, query of listings and presigned URLs), and deletes it again.
-void bucket_operations_and_odd_keys(server_kind kind, const char* access_key,
-                                    const char* secret_key, bool lists_in_byte_order) {
+void bucket_operations_and_odd_keys(server_kind kind, bool lists_in_byte_order) {
     test_server& server = shared_server(kind);
     s3_options o;
     o.endpoint = server.endpoint();
-    o.credentials = auth::credentials{access_key, secret_key, {}, std::nullopt};
+    o.credentials = auth::credentials{server.access_key(), server.secret_key(), {}, std::nullopt};
     const std::string bucket = "bucket-ops-" + std::to_string(::getpid());
     s3_store store(bucket, o);
     store.async_create_bucket(boost::asio::use_future).get();
@@ -710,13 +709,11 @@ void bucket_operations_and_odd_keys(server_kind kind, const char* access_key,
 }
 
 TEST_CASE("s3 store: bucket operations and odd keys against s3rver", "[s3][servers]") {
-    bucket_operations_and_odd_keys(server_kind::s3rver, test_server::s3_access_key,
-                                   test_server::s3_secret_key, false);
+    bucket_operations_and_odd_keys(server_kind::s3rver, false);
 }
 
 TEST_CASE("s3 store: bucket operations and odd keys on radosgw", "[s3][servers]") {
-    bucket_operations_and_odd_keys(server_kind::radosgw, test_server::rgw_access_key,
-                                   test_server::rgw_secret_key, true);
+    bucket_operations_and_odd_keys(server_kind::radosgw, true);
 }
 
 TEST_CASE("s3 store on radosgw: a wrong secret is refused and the log says where and why",

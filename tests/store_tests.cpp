@@ -39,11 +39,12 @@ struct local_fixture {
 };
 
 /// A fresh bucket on an S3 test server, one per test.
-inline s3_store fresh_bucket(server_kind kind, const char* access_key, const char* secret_key) {
+inline s3_store fresh_bucket(server_kind kind) {
     static std::atomic<int> counter{0};
+    test_server& server = shared_server(kind);
     s3_options o;
-    o.endpoint = shared_server(kind).endpoint();
-    o.credentials = auth::credentials{access_key, secret_key, {}, std::nullopt};
+    o.endpoint = server.endpoint();
+    o.credentials = auth::credentials{server.access_key(), server.secret_key(), {}, std::nullopt};
     s3_store s("conformance-" + std::to_string(::getpid()) + "-" + std::to_string(++counter), o);
     s.async_create_bucket(boost::asio::use_future).get();
     return s;
@@ -60,8 +61,7 @@ struct s3rver_fixture {
                                          .byte_order_listing = true,
                                          .prefix_paging = true,
                                          .multipart_abort = true};
-    s3_store store =
-        fresh_bucket(server_kind::s3rver, test_server::s3_access_key, test_server::s3_secret_key);
+    s3_store store = fresh_bucket(server_kind::s3rver);
 };
 
 /// The CTest run's radosgw: a real S3 server, which verifies signatures and validates multipart
@@ -73,8 +73,7 @@ struct radosgw_fixture {
     static constexpr const char* name = "radosgw";
     static constexpr server_gaps gaps = {
         .part_order = true, .any_continuation_token = true, .aborted_completion = true};
-    s3_store store = fresh_bucket(server_kind::radosgw, test_server::rgw_access_key,
-                                  test_server::rgw_secret_key);
+    s3_store store = fresh_bucket(server_kind::radosgw);
 };
 
 #define SKYVOL_CONFORMANCE_STORES memory_fixture, local_fixture, s3rver_fixture, radosgw_fixture

@@ -54,6 +54,14 @@ public:
     static constexpr const char* rgw_access_key = "SKYVOLRGW";
     static constexpr const char* rgw_secret_key = "skyvol-rgw-secret-key-for-tests-only";
 
+    /// The S3 keys this server takes: s3rver's defaults, or the radosgw user's.
+    const char* access_key() const noexcept {
+        return kind_ == server_kind::radosgw ? rgw_access_key : s3_access_key;
+    }
+    const char* secret_key() const noexcept {
+        return kind_ == server_kind::radosgw ? rgw_secret_key : s3_secret_key;
+    }
+
 private:
     void start_once();
     void start_radosgw();
