@@ -1,6 +1,7 @@
 // Errors, errno mapping and key validation: the pieces every layer above relies on.
 
 #include <skyvol/detail/md5.hpp>
+#include <skyvol/detail/redact.hpp>
 #include <skyvol/detail/run.hpp>
 #include <skyvol/detail/single_flight.hpp>
 #include <skyvol/error.hpp>
@@ -79,6 +80,33 @@ TEST_CASE("errors: messages name the store, bucket and key", "[error]") {
           "local: bucket '/srv/b': read-only");
     CHECK_THROWS_AS(detail::throw_if(errc::timed_out, {}), error);
     CHECK_NOTHROW(detail::throw_if({}, {}));
+}
+
+TEST_CASE("errors: server text loses credentials and keeps its words", "[error]") {
+    using detail::redact_secrets;
+    // S3's own messages name tokens and signatures without holding any.
+    for (const std::string text :
+         {"InvalidToken: The provided token is malformed or otherwise invalid.",
+          "ExpiredToken: The provided token has expired.",
+          "SignatureDoesNotMatch: The request signature we calculated does not match the "
+          "signature you provided. Check your key and signing method.",
+          "InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.",
+          "AuthorizationHeaderMalformed: the region 'us-east-1' is wrong; expecting 'eu-west-1'"})
+        CHECK(redact_secrets(text) == text);
+    CHECK(redact_secrets("GET /k?X-Amz-Credential=AKID%2F2024&X-Amz-Signature=ab12&x=1") ==
+          "GET /k?X-Amz-Credential=****&X-Amz-Signature=****&x=1");
+    CHECK(redact_secrets("Authorization: SharedKey devstoreaccount1:c2ln+/= and more") ==
+          "Authorization: SharedKey **** and more");
+    CHECK(redact_secrets("echo: Authorization: Bearer eyJ0.eyJ1.c2ln") ==
+          "echo: Authorization: Bearer ****");
+    CHECK(redact_secrets("Authorization: opaque-credential-blob") == "Authorization: ****");
+    CHECK(redact_secrets("{\"AccessKeyId\": \"ASIA1\", \"SecretAccessKey\" : \"s/k\", "
+                         "\"Token\":\"t\"}") ==
+          "{\"AccessKeyId\": \"ASIA1\", \"SecretAccessKey\" : \"****\", \"Token\":\"****\"}");
+    CHECK(redact_secrets("<SessionToken>abc</SessionToken><Expiration>2030</Expiration>") ==
+          "<SessionToken>****</SessionToken><Expiration>2030</Expiration>");
+    CHECK(redact_secrets("the key a+b/c= and a%2Bb%2Fc%3D", {"a+b/c="}) == "the key **** and ****");
+    CHECK(redact_secrets("nothing to hide", {"", "absent"}) == "nothing to hide");
 }
 
 TEST_CASE("keys: validation shared by every store", "[key]") {

@@ -8,6 +8,7 @@
 
 #include <skyvol/auth/credentials.hpp>
 #include <skyvol/auth/detail/crypto.hpp>
+#include <skyvol/detail/percent_encoding.hpp>
 #include <skyvol/error.hpp>
 
 #include <openssl/crypto.h>
@@ -26,23 +27,7 @@ namespace skyvol::auth {
 /// RFC 3986 percent-encoding as AWS wants it: unreserved A-Z a-z 0-9 - _ . ~ kept, everything
 /// else %XX (upper-case hex, byte by byte), '/' kept unless `encode_slash`.
 inline std::string uri_encode(std::string_view text, bool encode_slash) {
-    static constexpr char digits[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(text.size());
-    for (const char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                                (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-                                c == '~';
-        if (unreserved || (c == '/' && !encode_slash)) {
-            out += ch;
-        } else {
-            out += '%';
-            out += digits[c >> 4];
-            out += digits[c & 0xF];
-        }
-    }
-    return out;
+    return skyvol::detail::percent_encode(text, encode_slash);
 }
 
 /// Where a signature is valid: the region and the service name.

@@ -11,6 +11,7 @@
 #include <skyvol/auth/detail/credential_replies.hpp>
 #include <skyvol/auth/detail/credential_text.hpp>
 #include <skyvol/auth/sigv4.hpp>
+#include <skyvol/detail/redact.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/client.hpp>
 #include <skyvol/http/url.hpp>
@@ -384,7 +385,7 @@ fetch_web_identity(std::shared_ptr<http::client> c, web_identity_source src) {
             why += ": " + parsed.problem;
         if (!parsed.request_id.empty())
             why += " (request id " + excerpt(parsed.request_id, 60) + ")";
-        fail_source(errc::access_denied, scrub(why, {*token}));
+        fail_source(errc::access_denied, skyvol::detail::redact_secrets(why, {*token}));
     }
     co_return checked(std::move(*parsed.keys), src.label);
 }
@@ -412,7 +413,7 @@ inline boost::asio::awaitable<resolved_credentials> fetch_container(std::shared_
     if (reply.status >= 300) {
         std::string why = src.label + ": answered " + std::to_string(reply.status);
         if (!reply.body.empty()) why += ": " + excerpt(reply.body);
-        fail_source(errc::access_denied, scrub(why, {token}));
+        fail_source(errc::access_denied, skyvol::detail::redact_secrets(why, {token}));
     }
     std::string problem;
     std::optional<credentials> keys = parse_json_credentials(reply.body, problem);
@@ -462,7 +463,9 @@ inline boost::asio::awaitable<resolved_credentials> fetch_imds(std::shared_ptr<h
         fail_source(errc::access_denied, where + " answered " + std::to_string(reply.status));
     std::string problem;
     std::optional<credentials> keys = parse_json_credentials(reply.body, problem);
-    if (!keys) fail_source(errc::access_denied, scrub(where + ": " + problem, {token}));
+    if (!keys)
+        fail_source(errc::access_denied,
+                    skyvol::detail::redact_secrets(where + ": " + problem, {token}));
     co_return checked(std::move(*keys), src.label);
 }
 

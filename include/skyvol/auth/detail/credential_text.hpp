@@ -3,13 +3,12 @@
 
 /// @file
 /// Small text helpers of the credential chain: environment variables, INI files (the shared
-/// credentials and config files), ISO 8601 times, and scrubbing secrets out of error text.
+/// credentials and config files), ISO 8601 times.
 
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
-#include <initializer_list>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -134,17 +133,6 @@ inline std::string format_iso8601(std::chrono::system_clock::time_point t) {
     ::gmtime_r(&seconds, &utc);
     char text[32];
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return text;
-}
-
-/// `text` with every occurrence of each non-empty secret replaced by "****".
-inline std::string scrub(std::string text, std::initializer_list<std::string_view> secrets) {
-    for (const std::string_view secret : secrets) {
-        if (secret.empty()) continue;
-        for (std::size_t at = text.find(secret); at != std::string::npos;
-             at = text.find(secret, at + 4))
-            text.replace(at, secret.size(), "****");
-    }
     return text;
 }
 
