@@ -19,12 +19,14 @@
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <future>
 #include <latch>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <tuple>
@@ -641,6 +643,52 @@ TEMPLATE_TEST_CASE("volume: copy mode fetches the prefix with progress and refre
     CHECK(again.fetched == 1);
     CHECK(again.unchanged == 40);
     CHECK(copy.read_file("f3") == "changed too");
+}
+
+TEST_CASE("volume: copy mode fetches a bucket holding a file and keys below it, and names the "
+          "keys it skips",
+          "[volume][copy]") {
+    memory_store store;
+    for (const char* key : {"ckpt", "ckpt/shard-0", "ckpt/meta/step", "ckpt/", "data/x", "top"})
+        put_object(store, key, std::string("body of ") + key);
+    put_object(store, "run/y", "below a folder for now");
+    std::mutex mutex;
+    std::vector<std::string> warnings;
+    temp_dir cache;
+    volume_options o;
+    o.cache_dir = cache.path();
+    o.log = [&](log_level level, std::string_view text) {
+        std::lock_guard lock(mutex);
+        if (level == log_level::warning) warnings.emplace_back(text);
+    };
+    volume<memory_store, mode::copy> copy(store, o);
+    // The file wins, as a mount shows it; what it hides is named.
+    CHECK(copy.read_file("ckpt") == "body of ckpt");
+    CHECK(copy.read_file("data/x") == "body of data/x");
+    CHECK(copy.read_file("top") == "body of top");
+    CHECK(copy.read_file("run/y") == "below a folder for now");
+    auto skipped = copy.initial_fetch().skipped;
+    std::sort(skipped.begin(), skipped.end());
+    CHECK(skipped == std::vector<std::string>{"ckpt/", "ckpt/meta/step", "ckpt/shard-0"});
+    CHECK(copy.initial_fetch().fetched == 4);
+    {
+        std::lock_guard lock(mutex);
+        CHECK(warnings.size() == 3);
+        for (const auto& w : warnings)
+            CHECK(w.find("the key 'ckpt' is a file where this needs a folder") !=
+                  std::string::npos);
+        CHECK(std::count_if(warnings.begin(), warnings.end(), [](const std::string& w) {
+                  return w.starts_with("copy: skipped key 'ckpt/shard-0': ");
+              }) == 1);
+    }
+
+    // A file appears where the copy has a folder: the folder's copies go, the file comes.
+    put_object(store, "run", "now a file");
+    const copy_stats stats = copy.refresh();
+    CHECK(stats.removed == 1);
+    CHECK(stats.fetched == 1);
+    CHECK(std::find(stats.skipped.begin(), stats.skipped.end(), "run/y") != stats.skipped.end());
+    CHECK(copy.read_file("run") == "now a file");
 }
 
 } // namespace skyvol::test

@@ -760,6 +760,9 @@ public:
     write_back_stats upload_stats() const requires write_back_mode<Mode> {
         return core_->upload_stats();
     }
+    /// Keys that listings hide because no path can name them (a NUL byte, not UTF-8, a `..`
+    /// segment, a name over 255 bytes), counted once each; each is logged once as a warning.
+    std::uint64_t hidden_keys() const { return core_->hidden_keys(); }
 
     // ---- copy mode ---------------------------------------------------------------------------
 
@@ -803,9 +806,9 @@ private:
             volume_options local = options;
             local.prefix.clear();
             core_ = std::make_shared<core_type>(executor, mirror, local);
-            fetcher_ = std::make_shared<detail::copy_fetch<Store>>(std::move(store), prefix, mirror,
-                                                                   options.copy.parallelism,
-                                                                   options.copy.on_progress);
+            fetcher_ = std::make_shared<detail::copy_fetch<Store>>(
+                std::move(store), prefix, mirror, options.copy.parallelism,
+                options.copy.on_progress, options.log);
             std::error_code ec;
             initial_ = detail::run_blocking(
                 core_->get_executor(), [this] { return fetcher_->run(); }, ec);

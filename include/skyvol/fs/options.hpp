@@ -31,8 +31,9 @@ struct copy_stats {
     std::size_t removed = 0;   ///< local copies of objects gone from the bucket
     std::size_t unchanged = 0; ///< objects whose ETag had not changed
     std::uint64_t bytes = 0;   ///< bytes downloaded
-    /// Keys a local file tree cannot hold (empty or "." segments, names over 255 bytes): listed
-    /// here, never silently dropped.
+    /// Keys a local file tree cannot hold (empty or "." segments, names over 255 bytes, keys
+    /// below a key that is a file: `a/b` beside `a`): listed here and logged as warnings, never
+    /// silently dropped.
     std::vector<std::string> skipped;
 };
 

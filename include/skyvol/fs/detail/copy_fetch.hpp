@@ -8,9 +8,11 @@
 /// metadata under `skyvol-source-etag`.
 
 #include <skyvol/detail/posix_file.hpp>
+#include <skyvol/detail/printable.hpp>
 #include <skyvol/fs/detail/parallel.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/options.hpp>
+#include <skyvol/log.hpp>
 #include <skyvol/store/concepts.hpp>
 #include <skyvol/store/local_store.hpp>
 
@@ -21,6 +23,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace skyvol::detail {
@@ -31,12 +34,13 @@ template <object_store Store>
 class copy_fetch {
 public:
     copy_fetch(Store source, std::string prefix, local_store mirror, std::size_t parallelism,
-               std::function<void(const copy_progress&)> on_progress)
+               std::function<void(const copy_progress&)> on_progress, log_sink log)
         : source_(std::move(source))
         , prefix_(std::move(prefix))
         , mirror_(std::move(mirror))
         , parallelism_(std::max<std::size_t>(1, parallelism))
-        , on_progress_(std::move(on_progress)) {}
+        , on_progress_(std::move(on_progress))
+        , log_(std::move(log)) {}
 
     boost::asio::awaitable<copy_stats> run() {
         // What the bucket has now.
@@ -50,12 +54,33 @@ public:
             for (auto& o : page.objects) {
                 if (o.key.size() <= prefix_.size()) continue; // the prefix's own marker
                 if (validate_local_key(o.key.substr(prefix_.size())))
-                    stats.skipped.push_back(o.key);
+                    skip(stats, o.key, "a local file tree cannot hold this name");
                 else
                     remote.push_back(std::move(o));
             }
             request.continuation_token = page.next_continuation_token;
         } while (!request.continuation_token.empty());
+        drop_shadowed(remote, stats);
+
+        // What the mirror has that the bucket no longer does goes first: a file may be where a
+        // folder was (`a/b` gone, `a` new).
+        std::set<std::string> wanted;
+        for (const auto& o : remote)
+            wanted.insert(o.key.substr(prefix_.size()));
+        list_request local;
+        std::vector<std::string> stale;
+        do {
+            auto [ec, page] = co_await mirror_.async_list(local, as_result);
+            throw_on(ec);
+            for (const auto& o : page.objects)
+                if (!wanted.count(o.key)) stale.push_back(o.key);
+            local.continuation_token = page.next_continuation_token;
+        } while (!local.continuation_token.empty());
+        for (const auto& key : stale) {
+            auto [ec] = co_await mirror_.async_remove(key, as_result);
+            throw_on(ec);
+            ++stats.removed;
+        }
 
         copy_progress progress;
         progress.files_total = remote.size();
@@ -80,29 +105,43 @@ public:
         };
         co_await run_workers(std::min(parallelism_, std::max<std::size_t>(1, remote.size())),
                              worker);
-
-        // What the mirror has that the bucket no longer does.
-        std::set<std::string> wanted;
-        for (const auto& o : remote)
-            wanted.insert(o.key.substr(prefix_.size()));
-        list_request local;
-        std::vector<std::string> stale;
-        do {
-            auto [ec, page] = co_await mirror_.async_list(local, as_result);
-            throw_on(ec);
-            for (const auto& o : page.objects)
-                if (!wanted.count(o.key)) stale.push_back(o.key);
-            local.continuation_token = page.next_continuation_token;
-        } while (!local.continuation_token.empty());
-        for (const auto& key : stale) {
-            auto [ec] = co_await mirror_.async_remove(key, as_result);
-            throw_on(ec);
-            ++stats.removed;
-        }
         co_return stats;
     }
 
 private:
+    void skip(copy_stats& stats, const std::string& key, std::string_view why) {
+        stats.skipped.push_back(key);
+        if (log_)
+            log_(log_level::warning,
+                 "copy: skipped key '" + printable(key) + "': " + std::string(why));
+    }
+
+    /// A bucket can hold `a` and `a/b`, a file tree not: the file wins, as stat() and listings
+    /// of a mount show it, and the keys below it are skipped.
+    void drop_shadowed(std::vector<object_info>& remote, copy_stats& stats) {
+        std::set<std::string, std::less<>> files; // copies: `remote` moves away below
+        for (const auto& o : remote)
+            if (!o.key.ends_with('/')) files.insert(o.key.substr(prefix_.size()));
+        auto shadowed_by = [&](std::string_view local_key) -> std::string {
+            for (std::size_t slash = local_key.find('/'); slash != std::string_view::npos;
+                 slash = local_key.find('/', slash + 1))
+                if (auto it = files.find(local_key.substr(0, slash)); it != files.end()) return *it;
+            return {};
+        };
+        std::vector<object_info> kept;
+        kept.reserve(remote.size());
+        for (auto& o : remote) {
+            const std::string file = shadowed_by(std::string_view(o.key).substr(prefix_.size()));
+            if (file.empty())
+                kept.push_back(std::move(o));
+            else
+                skip(stats, o.key,
+                     "the key '" + printable(prefix_ + file) +
+                         "' is a file where this needs a folder");
+        }
+        remote = std::move(kept);
+    }
+
     /// Fetches one object unless the mirror already has this version; true if fetched.
     boost::asio::awaitable<bool> fetch_one(const object_info& listed) {
         const std::string local_key = listed.key.substr(prefix_.size());
@@ -146,6 +185,7 @@ private:
     local_store mirror_;
     std::size_t parallelism_;
     std::function<void(const copy_progress&)> on_progress_;
+    log_sink log_;
 };
 
 } // namespace skyvol::detail

@@ -8,6 +8,7 @@
 /// owns the metadata cache in front of all of that. It knows nothing of open files or the
 /// write-back journal: the core lays those over what this returns.
 
+#include <skyvol/detail/printable.hpp>
 #include <skyvol/detail/single_flight.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/fs/detail/listing_prefetch.hpp>
@@ -18,7 +19,9 @@
 #include <skyvol/fs/options.hpp>
 #include <skyvol/fs/path.hpp>
 #include <skyvol/fs/status.hpp>
+#include <skyvol/log.hpp>
 #include <skyvol/store/concepts.hpp>
+#include <skyvol/store/key.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -33,6 +36,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace skyvol::detail {
@@ -56,7 +60,15 @@ public:
         , layout_(layout)
         , cache_(options.metadata.ttl, options.metadata.negative_ttl)
         , listing_heads_(options.metadata.listing_heads)
-        , listed_(4 * options.metadata.listing_heads) {}
+        , listed_(4 * options.metadata.listing_heads)
+        , log_(options.log) {}
+
+    /// Listed keys no path can name (NUL, not UTF-8, `..`...), hidden from listings: each
+    /// counted and logged once (the first 10,000).
+    std::uint64_t hidden_keys() const {
+        std::lock_guard lock(hidden_mutex_);
+        return hidden_.size();
+    }
 
     metadata_cache& cache() noexcept { return cache_; }
 
@@ -91,7 +103,7 @@ public:
             for (const std::string& cp : page.common_prefixes) {
                 const std::string name =
                     cp.substr(request.prefix.size(), cp.size() - request.prefix.size() - 1);
-                if (!usable_name(name)) continue;
+                if (!shown(name, cp)) continue;
                 if (out.entries
                         .try_emplace(name, join_path(dir, name),
                                      layout_.new_status(file_type::directory))
@@ -101,7 +113,7 @@ public:
             for (const object_info& object : page.objects) {
                 if (object.key == request.prefix) continue; // the directory's own marker
                 const std::string name = object.key.substr(request.prefix.size());
-                if (!usable_name(name)) continue;
+                if (!shown(name, object.key)) continue;
                 // A file and a directory of the same name: the file wins, as in stat().
                 out.entries.insert_or_assign(
                     name, directory_entry(join_path(dir, name), layout_.status_of(object, false)));
@@ -250,10 +262,34 @@ private:
         }
     }
 
-    static bool usable_name(const std::string& name) {
-        return !name.empty() && name != "." && name != ".." && name.size() <= max_name_length &&
-               name.find('/') == std::string::npos;
+    /// Why no path can name a listed entry called `name` ("" if one can): stat and open would
+    /// refuse it, so a listing must not show it.
+    static std::string_view unnamable(const std::string& name) {
+        if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+            return "its name would be empty, '.', '..' or hold '/'";
+        if (name.size() > max_name_length) return "its name is longer than 255 bytes";
+        if (name.find('\0') != std::string::npos) return "it holds a NUL byte";
+        if (!is_valid_utf8(name)) return "it is not UTF-8";
+        return {};
     }
+
+    /// Whether a listing shows the entry `name` of `key`; an entry it hides is counted and
+    /// logged the first time.
+    bool shown(const std::string& name, const std::string& key) {
+        const std::string_view why = unnamable(name);
+        if (why.empty()) return true;
+        bool first = false;
+        {
+            std::lock_guard lock(hidden_mutex_);
+            if (hidden_.size() < max_hidden_logged) first = hidden_.insert(key).second;
+        }
+        if (first && log_)
+            log_(log_level::warning, "key '" + printable(key) + "' is hidden from listings: " +
+                                         std::string(why) + ", so no file name can refer to it");
+        return false;
+    }
+
+    static constexpr std::size_t max_hidden_logged = 10000;
 
     executor_type executor_;
     Store store_;
@@ -266,6 +302,9 @@ private:
     std::mutex ahead_mutex_; ///< guards the two below (never held across a suspension)
     std::deque<std::string> ahead_queue_;
     std::size_t ahead_workers_ = 0;
+    log_sink log_;
+    mutable std::mutex hidden_mutex_; ///< guards hidden_ (never held across a suspension)
+    std::set<std::string> hidden_;
 };
 
 } // namespace skyvol::detail

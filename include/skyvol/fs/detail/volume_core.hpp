@@ -93,6 +93,7 @@ public:
     }
     bool uploader_done() const noexcept { return commits_->done(); }
     write_back_stats upload_stats() const { return commits_->stats(); }
+    std::uint64_t hidden_keys() const { return names_->hidden_keys(); }
 
     const executor_type& get_executor() const noexcept { return executor_; }
     Store& store() noexcept { return store_; }
