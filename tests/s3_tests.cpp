@@ -315,6 +315,219 @@ TEST_CASE("s3 store: S3 error replies become error codes and log lines with code
     }
 }
 
+TEST_CASE("s3 store: a server that echoes the request's keys and signature in its errors is "
+          "redacted in the log",
+          "[s3]") {
+    const std::string token = "FQoGZXIvYXdzEJr//////////session+token=";
+    const std::string percent_token =
+        "FQoGZXIvYXdzEJr%2F%2F%2F%2F%2F%2F%2F%2F%2F%2Fsession%2Btoken%3D";
+    http_test_server server([&](const http_exchange& in) {
+        const std::string authorization(in.header("authorization"));
+        const std::string signature = authorization.substr(authorization.find("Signature=") + 10);
+        http_reply reply;
+        reply.status = 403;
+        // What a careless server or proxy echoes: headers, the bare signature and the token in
+        // a URL, other credentials in JSON and XML (escaped, as inside an XML reply).
+        reply.body =
+            "<Error><Code>AccessDenied</Code><Message>denied: Authorization: " + authorization +
+            " x-amz-security-token: " + std::string(in.header("x-amz-security-token")) +
+            " computed " + signature + " from /b?X-Amz-Security-Token=" + percent_token +
+            " {&quot;SessionToken&quot;: &quot;json-held-token&quot;} "
+            "&lt;SecretAccessKey&gt;xml-held-secret&lt;/SecretAccessKey&gt; Bearer "
+            "eyJhbGciOi.bearer-token sig=sas-signature%3D "
+            "SignatureDoesNotMatch: The request signature we calculated does not "
+            "match</Message><RequestId>REQ-ECHO</RequestId></Error>";
+        return reply;
+    });
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    s3_options o;
+    o.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+    o.credentials = auth::credentials{"AKIDECHOED", "secret/never+logged", token, std::nullopt};
+    o.http.max_attempts = 1;
+    o.http.log = [&](log_level, std::string_view text) {
+        std::lock_guard lock(mutex);
+        lines.emplace_back(text);
+    };
+    s3_store store("scripted", o);
+    char byte;
+    CHECK_THROWS(
+        store.async_get("echo", 0, boost::asio::buffer(&byte, 1), boost::asio::use_future).get());
+    const auto sent = server.received();
+    REQUIRE(sent.size() == 1);
+    const std::string authorization(sent[0].header("authorization"));
+    const std::string signature = authorization.substr(authorization.find("Signature=") + 10);
+    REQUIRE(signature.size() == 64);
+
+    std::lock_guard lock(mutex);
+    REQUIRE(lines.size() == 1);
+    const std::string& line = lines[0];
+    INFO(line);
+    CHECK(line.starts_with("s3 scripted/echo at " + o.endpoint +
+                           ": GET answered 403 AccessDenied: denied:"));
+    CHECK(line.ends_with("SignatureDoesNotMatch: The request signature we calculated does not "
+                         "match (request id REQ-ECHO)"));
+    for (const std::string& secret :
+         {token, percent_token, signature, std::string("AKIDECHOED"),
+          std::string("json-held-token"), std::string("xml-held-secret"),
+          std::string("bearer-token"), std::string("sas-signature")})
+        CHECK(line.find(secret) == std::string::npos);
+    CHECK(line.find("Authorization: AWS4-HMAC-SHA256 ****, SignedHeaders=") != std::string::npos);
+}
+
+TEST_CASE("s3 store: an upload whose answer is lost is checked before it is called failed",
+          "[s3]") {
+    auto md5_hex = [](std::string_view data) {
+        skyvol::detail::md5 digest;
+        digest.update(data.data(), data.size());
+        return skyvol::detail::to_hex(digest.finish());
+    };
+    const std::string part1 = md5_hex("part one"), part2 = md5_hex("part two");
+    const std::string done_etag = skyvol::detail::multipart_etag(std::vector{part1, part2});
+    std::mutex mutex;
+    std::map<std::string, int> seen; // requests per method and target
+    http_test_server server([&](const http_exchange& in) {
+        const std::string path = in.target.substr(0, in.target.find('?'));
+        int n;
+        {
+            std::lock_guard lock(mutex);
+            n = ++seen[in.method + " " + in.target];
+        }
+        http_reply reply;
+        auto no_such_upload = [&] {
+            reply.status = 404;
+            reply.body = "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not "
+                         "exist</Message></Error>";
+        };
+        auto object = [&](const std::string& etag) {
+            reply.headers.emplace_back("etag", "\"" + etag + "\"");
+            reply.content_length = 7;
+        };
+        if (in.method == "PUT" && path == "/scripted/erred") {
+            reply.status = 500; // after doing it, as a server may
+            reply.body = "<Error><Code>InternalError</Code></Error>";
+        } else if (in.method == "PUT") // every answer to every other PUT is lost
+            reply.drop = true;
+        else if (in.method == "HEAD" && (path == "/scripted/landed" || path == "/scripted/erred"))
+            object(md5_hex("payload"));
+        else if (in.method == "HEAD" && path == "/scripted/older")
+            object(md5_hex("an older payload"));
+        else if (in.method == "HEAD" && path == "/scripted/done")
+            object(done_etag);
+        else if (in.method == "POST" && path == "/scripted/done" && n == 1)
+            reply.drop = true; // completed, but the answer is lost; the retry finds no upload
+        else if (in.method == "POST" && in.target.find("uploadId=") != std::string::npos)
+            no_such_upload();
+        else if (in.method == "POST" && path == "/scripted/busy" && n == 1) {
+            reply.status = 503;
+            reply.body = "<Error><Code>SlowDown</Code><Message>Reduce your request "
+                         "rate</Message></Error>";
+        } else if (in.method == "POST" && path == "/scripted/busy")
+            reply.body = "<InitiateMultipartUploadResult><UploadId>U3</UploadId>"
+                         "</InitiateMultipartUploadResult>";
+        else
+            reply.status = 404;
+        return reply;
+    });
+    s3_options o;
+    o.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+    o.credentials = auth::credentials{"AKIDSCRIPTED", "secret", {}, std::nullopt};
+    o.http.max_attempts = 3;
+    o.http.base_backoff = std::chrono::milliseconds(1);
+    s3_store store("scripted", o);
+    // "ETAG", or the error's message.
+    auto result_of = [](auto&& future) -> std::string {
+        try {
+            return future.get().etag;
+        } catch (const boost::system::system_error& e) {
+            return "error: " + std::error_code(e.code()).message();
+        }
+    };
+
+    // Every answer lost, and the object holds what was sent: the upload succeeded.
+    CHECK(result_of(store.async_put("landed", boost::asio::buffer("payload", 7), put_options(),
+                                    boost::asio::use_future)) == md5_hex("payload"));
+    CHECK(result_of(store.async_put("erred", boost::asio::buffer("payload", 7), put_options(),
+                                    boost::asio::use_future)) == md5_hex("payload"));
+    // Every answer lost and the object is another: the failure stands.
+    CHECK(result_of(store.async_put("older", boost::asio::buffer("payload", 7), put_options(),
+                                    boost::asio::use_future)) ==
+          "error: " + std::error_code(errc::connection_failed).message());
+    // The completion's answer lost, its retry told NoSuchUpload: the object has the parts.
+    const std::vector<completed_part> parts{{2, "\"" + part2 + "\""}, {1, part1}};
+    CHECK(result_of(store.async_complete_multipart("done", "U1", parts, boost::asio::use_future)) ==
+          done_etag);
+    // NoSuchUpload and no such object: the upload id was wrong.
+    CHECK(result_of(store.async_complete_multipart("gone", "U2", parts, boost::asio::use_future)) ==
+          "error: " + std::error_code(errc::invalid_upload).message());
+    // A creation refused with 503 SlowDown did nothing, so it is retried.
+    CHECK(store.async_create_multipart("busy", put_options(), boost::asio::use_future).get() ==
+          "U3");
+    std::lock_guard lock(mutex);
+    CHECK(seen["POST /scripted/busy?uploads="] == 2);
+    CHECK(seen["POST /scripted/done?uploadId=U1"] == 2);
+}
+
+TEST_CASE("volume on s3: keys no file name can hold are hidden from listings, counted and "
+          "logged once",
+          "[s3]") {
+    http_test_server server([](const http_exchange& in) {
+        http_reply reply;
+        auto object = [](const std::string& key) {
+            return "<Contents><Key>" + key +
+                   "</Key><LastModified>2024-05-01T12:00:00.000Z</LastModified><ETag>&quot;"
+                   "0cc175b9c0f1b6a831c399e269772661&quot;</ETag><Size>1</Size></Contents>";
+        };
+        if (in.method == "GET" && in.target.find("list-type=2") != std::string::npos) {
+            // URL-encoded, as asked: a NUL byte, a byte that is no UTF-8, a '..' and a
+            // "folder" whose name is no UTF-8 either, beside two keys a file tree can hold.
+            reply.body = "<ListBucketResult><Name>scripted</Name><EncodingType>url</EncodingType>"
+                         "<IsTruncated>false</IsTruncated>" +
+                         object("a.txt") + object("nul%00byte") + object("latin%E9.txt") +
+                         object("..") + object("z.txt") +
+                         "<CommonPrefixes><Prefix>bad%FFdir/</Prefix></CommonPrefixes>"
+                         "</ListBucketResult>";
+        } else if (in.method == "HEAD" &&
+                   (in.target == "/scripted/a.txt" || in.target == "/scripted/z.txt")) {
+            reply.headers.emplace_back("etag", "\"0cc175b9c0f1b6a831c399e269772661\"");
+            reply.content_length = 1;
+        } else {
+            reply.status = 404;
+        }
+        return reply;
+    });
+    std::mutex mutex;
+    std::vector<std::string> warnings;
+    s3_options o;
+    o.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+    o.credentials = auth::credentials{"AKIDSCRIPTED", "secret", {}, std::nullopt};
+    volume_options vo;
+    vo.log = [&](log_level level, std::string_view text) {
+        std::lock_guard lock(mutex);
+        if (level == log_level::warning) warnings.emplace_back(text);
+    };
+    volume<s3_store, mode::read_only> vol(s3_store("scripted", o), vo);
+    for (int round = 0; round < 2; ++round) { // each lists again; the second logs nothing new
+        std::vector<std::string> names;
+        for (const auto& entry : vol.directory(""))
+            names.emplace_back(entry.filename());
+        CHECK(names == std::vector<std::string>{"a.txt", "z.txt"});
+    }
+    CHECK(vol.status("a.txt").size == 1);
+    CHECK(vol.hidden_keys() == 4);
+    std::lock_guard lock(mutex);
+    CHECK(warnings.size() == 4);
+    auto warned = [&](const std::string& text) {
+        return std::count_if(warnings.begin(), warnings.end(), [&](const std::string& w) {
+            return w.find(text) != std::string::npos;
+        });
+    };
+    CHECK(warned("key 'nul\\x00byte' is hidden from listings: it holds a NUL byte") == 1);
+    CHECK(warned("key 'latin\\xe9.txt' is hidden from listings: it is not UTF-8") == 1);
+    CHECK(warned("key 'bad\\xffdir/' is hidden from listings: it is not UTF-8") == 1);
+    CHECK(warned("key '..' is hidden") == 1);
+}
+
 TEST_CASE("s3 store: a download is written as it arrives and from the start again after a "
           "retry",
           "[s3]") {

@@ -41,6 +41,9 @@ struct request {
     std::uint64_t body_length = 0; ///< how many bytes of the file to send
     /// False: never retried once the request may have reached the server.
     bool idempotent = true;
+    /// A 429 or 503 answer says this server did not act on the request (S3's SlowDown and
+    /// ServiceUnavailable): retry it then, even when it is not idempotent.
+    bool refusals_retryable = false;
     /// send_into only: called as the body arrives (see body_progress).
     body_progress on_body;
 };

@@ -14,8 +14,10 @@
 #include <skyvol/auth/credential_chain.hpp>
 #include <skyvol/auth/credentials.hpp>
 #include <skyvol/auth/sigv4.hpp>
+#include <skyvol/detail/hex.hpp>
 #include <skyvol/detail/md5.hpp>
 #include <skyvol/detail/posix_file.hpp>
+#include <skyvol/detail/redact.hpp>
 #include <skyvol/detail/run.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/client.hpp>
@@ -32,6 +34,8 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <openssl/evp.h>
 
@@ -407,16 +411,24 @@ private:
                 fail(ec);
             const auto d = md5.finish();
             file_md5 = base64(d.data(), d.size());
+            file_md5_hex = detail::to_hex(d);
             file_sha256 = sha256.finish_hex();
         }
 
         std::uint64_t size() const { return file ? file->length : bytes.size(); }
         std::string content_md5() const { return file ? file_md5 : s3_store::content_md5(bytes); }
+        /// The ETag S3 gives this body as a single-part object.
+        std::string md5_hex() const {
+            if (file) return file_md5_hex;
+            detail::md5 digest;
+            digest.update(bytes.data(), bytes.size());
+            return detail::to_hex(digest.finish());
+        }
         std::string sha256_hex() const { return file ? file_sha256 : auth::sha256_hex(bytes); }
 
         std::string bytes;
         std::optional<file_range> file;
-        std::string file_md5, file_sha256;
+        std::string file_md5, file_md5_hex, file_sha256;
     };
 
     /// Metadata S3 would refuse (over 2 KiB, names that are no HTTP token) fails here, before
@@ -507,6 +519,7 @@ private:
         // Refreshed before expiry by the provider, once for all concurrent calls.
         const auth::credentials keys = co_await s->creds->async_get(boost::asio::use_awaitable);
         auth::sign(sr, keys, auth::signing_scope{region, "s3"}, std::chrono::system_clock::now());
+        const std::string signature = signature_of(sr.headers); // for log_failure to redact
         http::request r;
         r.method = method;
         r.target = path + (query.empty() ? "" : "?" + query);
@@ -518,31 +531,47 @@ private:
             r.body_length = body.file->length;
         }
         r.idempotent = idempotent;
+        r.refusals_retryable = true; // S3 acts on nothing it answers 503 SlowDown or 429
         r.on_body = std::move(on_body);
         // Two statements, not one ?: with a co_await on each side: g++ 12 miscompiles that.
         if (stream_into) {
             http::response streamed = co_await s->client.send_into(origin, std::move(r), into);
-            log_failure(*s, origin.origin(), method, key, streamed);
+            log_failure(*s, origin.origin(), method, key, streamed, keys, signature);
             co_return streamed;
         }
         http::response reply = co_await s->client.send(origin, std::move(r));
-        log_failure(*s, origin.origin(), method, key, reply);
+        log_failure(*s, origin.origin(), method, key, reply, keys, signature);
         co_return reply;
+    }
+
+    /// The hex signature in a signed request's Authorization header ("" if unsigned).
+    static std::string signature_of(const headers& h) {
+        for (const auto& [name, value] : h) {
+            if (!boost::beast::iequals(name, "authorization")) continue;
+            const std::size_t at = value.find("Signature=");
+            if (at != std::string::npos) return value.substr(at + 10);
+        }
+        return {};
     }
 
     /// Logs an error reply with what S3 said (code, message, request id) and which endpoint
     /// said it, so that the error code the caller gets has its explanation in the log. Expected
-    /// answers go to debug.
+    /// answers go to debug. The server's text may echo the request: what it carried of the keys
+    /// and its signature, and anything shaped like a credential, are redacted.
     static void log_failure(const state& s, const std::string& endpoint,
                             boost::beast::http::verb method, std::string_view key,
-                            const http::response& r) {
+                            const http::response& r, const auth::credentials& keys,
+                            std::string_view signature) {
         if (r.status < 300 || !s.options.http.log) return;
         detail::s3::error_reply e = detail::s3::parse_error(r.body);
         if (e.request_id.empty()) e.request_id = std::string(r.header("x-amz-request-id"));
         const bool expected = r.status == 404 || r.status == 412 || r.status == 416;
         std::string text = "s3 " + s.bucket + (key.empty() ? "" : "/") + std::string(key) + " at " +
                            endpoint + ": " + std::string(boost::beast::http::to_string(method)) +
-                           " answered " + std::to_string(r.status) + " " + e.describe();
+                           " answered " + std::to_string(r.status) + " " +
+                           skyvol::detail::redact_secrets(
+                               e.describe(), {keys.secret_access_key, keys.session_token,
+                                              keys.access_key_id, signature});
         s.options.http.log(expected ? log_level::debug : log_level::warning, text);
     }
 
@@ -631,8 +660,20 @@ private:
         // Unquoted: S3 takes either form, Ceph radosgw (and DigitalOcean Spaces, built on it)
         // compares the header with its bare ETag and fails a quoted one.
         if (options.if_match) h.emplace_back("if-match", *options.if_match);
-        const http::response r = co_await call(s, boost::beast::http::verb::put, key, std::string(),
-                                               std::move(h), std::move(body), true);
+        const std::string etag = body.md5_hex();
+        std::error_code lost;
+        http::response r;
+        try {
+            r = co_await call(s, boost::beast::http::verb::put, key, std::string(), std::move(h),
+                              std::move(body), true);
+        } catch (const boost::system::system_error& e) { // what the HTTP client throws
+            lost = std::error_code(e.code());
+            if (!outcome_unknown(lost)) throw;
+        }
+        if (lost || server_error(r.status)) {
+            if (co_await holds(s, key, etag)) co_return put_result{etag};
+            if (lost) fail(lost);
+        }
         if (r.status == 412 && options.if_none_match) fail(errc::already_exists);
         check(r);
         put_result result;
@@ -764,10 +805,23 @@ private:
         std::string body = detail::s3::complete_multipart_body(parts);
         headers h;
         h.emplace_back("content-type", "application/xml");
-        // Completing twice is harmless on S3 (same ETag), so a lost reply may be retried.
-        const http::response r =
-            co_await call(s, boost::beast::http::verb::post, key, query_param("uploadId", id),
-                          std::move(h), std::move(body), true);
+        // Completing twice is harmless on S3 (same ETag), so a lost reply may be retried; other
+        // servers answer the retry NoSuchUpload. Either way, or when every reply was lost, the
+        // object may be complete: a failure is reported only if it does not hold these parts.
+        std::error_code lost;
+        http::response r;
+        try {
+            r = co_await call(s, boost::beast::http::verb::post, key, query_param("uploadId", id),
+                              std::move(h), std::move(body), true);
+        } catch (const boost::system::system_error& e) { // what the HTTP client throws
+            lost = std::error_code(e.code());
+            if (!outcome_unknown(lost)) throw;
+        }
+        if (lost || server_error(r.status) ||
+            (r.status == 404 && detail::s3::parse_error(r.body).code == "NoSuchUpload")) {
+            if (co_await holds(s, key, parts_etag(parts))) co_return put_result{parts_etag(parts)};
+            if (lost) fail(lost);
+        }
         check(r);
         std::error_code ec;
         detail::s3::error_reply error;
@@ -777,16 +831,49 @@ private:
         if (ec) fail(ec);
         // The upload is complete but the reply names no ETag (radosgw 16). S3's rule gives it
         // from the parts' MD5s; only parts with other ETags need the object asked (a HEAD).
-        if (result.etag.empty()) {
-            std::sort(parts.begin(), parts.end(),
-                      [](const auto& a, const auto& b) { return a.part_number < b.part_number; });
-            std::vector<std::string> part_etags;
-            for (const auto& part : parts)
-                part_etags.push_back(detail::s3::unquote(part.etag));
-            result.etag = detail::multipart_etag(part_etags);
-        }
+        if (result.etag.empty()) result.etag = parts_etag(parts);
         if (result.etag.empty()) result.etag = (co_await head(s, key)).etag;
         co_return result;
+    }
+
+    /// The ETag S3 gives the object these parts make ("" if a part's ETag is no MD5).
+    static std::string parts_etag(std::vector<completed_part> parts) {
+        std::sort(parts.begin(), parts.end(),
+                  [](const auto& a, const auto& b) { return a.part_number < b.part_number; });
+        std::vector<std::string> part_etags;
+        for (const auto& part : parts)
+            part_etags.push_back(detail::s3::unquote(part.etag));
+        return detail::multipart_etag(part_etags);
+    }
+
+    /// Failures after which the request may have been carried out: the connection failed or
+    /// timed out once it was sent, or the answer was a server error or unreadable.
+    static bool outcome_unknown(const std::error_code& ec) {
+        return ec == errc::connection_failed || ec == errc::timed_out || ec == errc::io_error ||
+               ec == errc::protocol_error;
+    }
+
+    /// A last answer that leaves open whether the request was carried out (503 says it was not).
+    static bool server_error(unsigned status) {
+        return status == 500 || status == 502 || status == 504;
+    }
+
+    /// Whether `key` is now the object with `etag`: what tells a request whose answer was lost
+    /// (or a retry refused because the first attempt did it) from one that failed.
+    static boost::asio::awaitable<bool> holds(state_ptr s, std::string key, std::string etag) {
+        if (etag.empty()) co_return false;
+        bool held = false;
+        try {
+            held = (co_await head(s, key)).etag == etag;
+        } catch (const std::exception&) { // the lost answer's error is the one to report
+        }
+        if (held && s->options.http.log)
+            s->options.http.log(log_level::info,
+                                "s3 " + s->bucket + "/" + key +
+                                    ": the answer to an upload was lost, but the object holds "
+                                    "what was sent (ETag " +
+                                    etag + ")");
+        co_return held;
     }
 
     static boost::asio::awaitable<void> abort_multipart(state_ptr s, std::string key,

@@ -119,9 +119,11 @@ inline boost::asio::awaitable<response> send(std::shared_ptr<client_state> s, ur
 
         std::string reason;
         if (result.ok) {
+            const unsigned status = result.reply.status;
             const bool again =
-                r.idempotent && (retryable_status(result.reply.status) ||
-                                 (o.retryable_response && o.retryable_response(result.reply)));
+                (r.idempotent && (retryable_status(status) ||
+                                  (o.retryable_response && o.retryable_response(result.reply)))) ||
+                (r.refusals_retryable && (status == 429 || status == 503));
             if (!again) co_return std::move(result.reply);
             reason = "status " + std::to_string(result.reply.status);
         } else {
