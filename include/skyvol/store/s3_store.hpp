@@ -382,10 +382,13 @@ private:
         out.resize(static_cast<std::size_t>(n));
         return out;
     }
-    static std::string content_md5(std::string_view body) {
+    static detail::md5_digest md5_of(std::string_view body) {
         detail::md5 digest;
         digest.update(body.data(), body.size());
-        const auto d = digest.finish();
+        return digest.finish();
+    }
+    static std::string content_md5(std::string_view body) {
+        const detail::md5_digest d = md5_of(body);
         return base64(d.data(), d.size());
     }
 
@@ -400,35 +403,32 @@ private:
 
         void hash_file() {
             if (!file || !file_sha256.empty()) return;
-            detail::md5 md5;
+            detail::md5 digest;
             auth::payload_hasher sha256;
             if (const std::error_code ec = detail::for_each_piece(
                     file->fd, file->offset, file->length, [&](const char* data, std::size_t n) {
-                        md5.update(data, n);
+                        digest.update(data, n);
                         sha256.update(data, n);
                         return std::error_code{};
                     }))
                 fail(ec);
-            const auto d = md5.finish();
-            file_md5 = base64(d.data(), d.size());
-            file_md5_hex = detail::to_hex(d);
+            file_md5 = digest.finish();
             file_sha256 = sha256.finish_hex();
         }
 
         std::uint64_t size() const { return file ? file->length : bytes.size(); }
-        std::string content_md5() const { return file ? file_md5 : s3_store::content_md5(bytes); }
-        /// The ETag S3 gives this body as a single-part object.
-        std::string md5_hex() const {
-            if (file) return file_md5_hex;
-            detail::md5 digest;
-            digest.update(bytes.data(), bytes.size());
-            return detail::to_hex(digest.finish());
+        /// Its MD5: Content-MD5 in base64, and in hex the ETag S3 gives it as one object.
+        detail::md5_digest md5() const { return file ? file_md5 : md5_of(bytes); }
+        std::string content_md5() const {
+            const detail::md5_digest d = md5();
+            return base64(d.data(), d.size());
         }
         std::string sha256_hex() const { return file ? file_sha256 : auth::sha256_hex(bytes); }
 
         std::string bytes;
         std::optional<file_range> file;
-        std::string file_md5, file_md5_hex, file_sha256;
+        detail::md5_digest file_md5{};
+        std::string file_sha256;
     };
 
     /// Metadata S3 would refuse (over 2 KiB, names that are no HTTP token) fails here, before
@@ -655,12 +655,13 @@ private:
         body.hash_file();
         headers h;
         add_put_headers(h, options);
-        h.emplace_back("content-md5", body.content_md5());
+        const detail::md5_digest digest = body.md5(); // once: the header and the expected ETag
+        h.emplace_back("content-md5", base64(digest.data(), digest.size()));
         if (options.if_none_match) h.emplace_back("if-none-match", "*");
         // Unquoted: S3 takes either form, Ceph radosgw (and DigitalOcean Spaces, built on it)
         // compares the header with its bare ETag and fails a quoted one.
         if (options.if_match) h.emplace_back("if-match", *options.if_match);
-        const std::string etag = body.md5_hex();
+        const std::string etag = detail::to_hex(digest);
         std::error_code lost;
         http::response r;
         try {
@@ -817,9 +818,10 @@ private:
             lost = std::error_code(e.code());
             if (!outcome_unknown(lost)) throw;
         }
+        const std::string expected = parts_etag(parts);
         if (lost || server_error(r.status) ||
             (r.status == 404 && detail::s3::parse_error(r.body).code == "NoSuchUpload")) {
-            if (co_await holds(s, key, parts_etag(parts))) co_return put_result{parts_etag(parts)};
+            if (co_await holds(s, key, expected)) co_return put_result{expected};
             if (lost) fail(lost);
         }
         check(r);
@@ -831,7 +833,7 @@ private:
         if (ec) fail(ec);
         // The upload is complete but the reply names no ETag (radosgw 16). S3's rule gives it
         // from the parts' MD5s; only parts with other ETags need the object asked (a HEAD).
-        if (result.etag.empty()) result.etag = parts_etag(parts);
+        if (result.etag.empty()) result.etag = expected;
         if (result.etag.empty()) result.etag = (co_await head(s, key)).etag;
         co_return result;
     }

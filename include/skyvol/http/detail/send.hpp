@@ -5,6 +5,7 @@
 /// The retry loop around single attempts: which failures and responses are worth another try,
 /// exponential backoff with full jitter, and the bounds on attempts and time.
 
+#include <skyvol/detail/redact.hpp>
 #include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/detail/connection.hpp>
@@ -35,30 +36,13 @@
 
 namespace skyvol::http::detail {
 
-/// `target` with the values of signing query parameters (presigned URLs) replaced by "***".
+/// `target` with the values of signing query parameters (presigned URLs: X-Amz-Signature,
+/// X-Amz-Security-Token, X-Amz-Credential...) redacted, as any server text is.
 inline std::string redact_target(std::string_view target) {
     const std::size_t q = target.find('?');
     if (q == std::string_view::npos) return std::string(target);
-    std::string out(target.substr(0, q + 1));
-    std::string_view rest = target.substr(q + 1);
-    bool first = true;
-    while (!rest.empty() || first) {
-        const std::size_t amp = rest.find('&');
-        std::string_view param = rest.substr(0, amp);
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        if (!first) out += '&';
-        first = false;
-        const std::size_t eq = param.find('=');
-        const std::string name = lower(param.substr(0, eq));
-        if (eq != std::string_view::npos &&
-            (name == "x-amz-security-token" || name == "x-amz-signature" ||
-             name == "x-amz-credential"))
-            out.append(param.substr(0, eq + 1)).append("***");
-        else
-            out.append(param);
-        if (amp == std::string_view::npos) break;
-    }
-    return out;
+    return std::string(target.substr(0, q + 1)) +
+           skyvol::detail::redact_secrets(std::string(target.substr(q + 1)));
 }
 
 inline bool retryable_status(unsigned status) noexcept {
