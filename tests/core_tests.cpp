@@ -1,5 +1,6 @@
 // Errors, errno mapping and key validation: the pieces every layer above relies on.
 
+#include <skyvol/detail/json_duplicates.hpp>
 #include <skyvol/detail/md5.hpp>
 #include <skyvol/detail/redact.hpp>
 #include <skyvol/detail/run.hpp>
@@ -159,6 +160,20 @@ TEST_CASE("local store attributes: encoding round-trips any text", "[key]") {
     CHECK_FALSE(c.decode("garbage"));
     CHECK_FALSE(c.decode("v=1\nct=%4"));
     CHECK_FALSE(c.decode("v=1\nno-equals-sign\n"));
+}
+
+TEST_CASE("json: a key given twice in one object is found by its path", "[key]") {
+    using detail::scan_json_keys;
+    CHECK_FALSE(scan_json_keys(R"({"a": 1, "b": {"a": 2}, "c": [{"a": 3}, {"a": 4}]})").duplicate);
+    CHECK(scan_json_keys(R"({"a": 1, "b": {"a": 2}, "c": [{"a": 3}, {"a": 4}]})").members == 6);
+    CHECK(scan_json_keys(R"({"a": 1, "a": 2})").duplicate == "a");
+    CHECK(scan_json_keys(R"([{"x": 1}, {"p": 1, "p": [1]}])").duplicate == "[1].p");
+    CHECK(scan_json_keys(R"({"mounts": [{}, {"o": {"k": 1, "k": 2}}]})").duplicate ==
+          "mounts[1].o.k");
+    CHECK(scan_json_keys(R"({"m": [[1, 2], {"z": 0, "\u007a": 1}]})").duplicate == "m[1].z");
+    // The first duplicate is named, also after a nested one.
+    CHECK(scan_json_keys(R"({"a": {"b": 1, "b": 2}, "a": 3})").duplicate == "a.b");
+    CHECK_FALSE(scan_json_keys(R"({"a": 1, "b": )").duplicate); // not JSON: the parse says so
 }
 
 TEST_CASE("md5: RFC 1321's examples, and OpenSSL's digest of any input fed in any pieces",

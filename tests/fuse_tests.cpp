@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -39,6 +40,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace skyvol::test {
 namespace {
@@ -726,6 +728,113 @@ TEST_CASE("fuse: a failed upload makes close() fail with EIO, logged with the ke
     CHECK(slurp(bucket / "kept.txt") == "fine");
 }
 
+/// Counts the objects a local bucket's folder gains by name: the local store writes each object
+/// to a temp file and renames it into place, so one rename is one upload. (The temp folder is
+/// watched too: inotify merges identical events in a row, and its MOVED_FROM keeps two renames
+/// onto one name apart.)
+class object_renames {
+public:
+    explicit object_renames(const fs::path& bucket)
+        : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+        REQUIRE(fd_ >= 0);
+        REQUIRE(::inotify_add_watch(fd_, bucket.c_str(), IN_MOVED_TO) >= 0);
+        REQUIRE(::inotify_add_watch(fd_, (bucket / ".skyvol.sys/tmp").c_str(), IN_MOVED_FROM) >= 0);
+    }
+    object_renames(const object_renames&) = delete;
+    object_renames& operator=(const object_renames&) = delete;
+    ~object_renames() { ::close(fd_); }
+
+    /// Renames onto `name` since the last call for any name.
+    std::size_t take(const std::string& name) {
+        alignas(inotify_event) char buffer[4096];
+        ssize_t n;
+        while ((n = ::read(fd_, buffer, sizeof buffer)) > 0) {
+            for (char* p = buffer; p < buffer + n;) {
+                const auto* e = reinterpret_cast<const inotify_event*>(p);
+                if (e->len && (e->mask & IN_MOVED_TO)) ++seen_[e->name];
+                p += sizeof(inotify_event) + e->len;
+            }
+        }
+        return std::exchange(seen_[name], 0);
+    }
+
+private:
+    int fd_;
+    std::map<std::string, std::size_t> seen_;
+};
+
+TEST_CASE("fuse: an overwrite by a writer that truncates on open uploads once and keeps the old "
+          "object until then",
+          "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket";
+    fs::create_directories(bucket);
+    spit(bucket / "log", "old log");
+    spit(bucket / "ckpt", "old checkpoint");
+    tool_mount m(bucket, dir.path() / "mnt", "mount");
+    REQUIRE(m.ok());
+    object_renames uploads(bucket);
+
+    // The shell's redirection and dd open with O_TRUNC, duplicate the descriptor and close the
+    // original before they write: that first close must not upload an empty object.
+    REQUIRE(run("echo new > " + quoted(m / "log")).status == 0);
+    CHECK(slurp(bucket / "log") == "new\n");
+    CHECK(uploads.take("log") == 1);
+    REQUIRE(
+        run("dd if=/dev/zero of=" + quoted(m / "zeros") + " bs=1k count=3 status=none").status ==
+        0);
+    CHECK(fs::file_size(bucket / "zeros") == 3072);
+    CHECK(uploads.take("zeros") == 1);
+    // Many in a row, and as many empty files, which release commits while the loop goes on
+    // (under the sanitizers this is where a release freeing its handle on another thread showed).
+    REQUIRE(run("for i in $(seq 200); do echo $i > " + quoted(m / "many") + "$i; : > " +
+                quoted(m / "empty") + "$i; done")
+                .status == 0);
+    const auto released = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    auto empties = [&] {
+        int n = 0;
+        for (int i = 1; i <= 200; ++i)
+            n += fs::exists(bucket / ("empty" + std::to_string(i)));
+        return n;
+    };
+    while (empties() < 200 && std::chrono::steady_clock::now() < released)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::size_t whole = 0, empty = 0, once = 0;
+    for (int i = 1; i <= 200; ++i) {
+        const std::string name = "many" + std::to_string(i), nothing = "empty" + std::to_string(i);
+        whole += fs::exists(bucket / name) && slurp(bucket / name) == std::to_string(i) + "\n";
+        empty += fs::exists(bucket / nothing) && fs::file_size(bucket / nothing) == 0;
+        once += uploads.take(name) == 1 && uploads.take(nothing) == 1;
+    }
+    CHECK(whole == 200);
+    CHECK(empty == 200);
+    CHECK(once == 200);
+
+    // A truncation that is the whole change is committed when the kernel releases the file.
+    REQUIRE(run(": > " + quoted(m / "log")).status == 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (fs::file_size(bucket / "log") != 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(fs::file_size(bucket / "log") == 0);
+    CHECK(uploads.take("log") == 1);
+
+    // The new content's upload fails: the writer hears EIO and the old object is still whole.
+    const int fd = ::open((m / "ckpt").c_str(), O_WRONLY | O_TRUNC);
+    REQUIRE(fd >= 0);
+    const int copy = ::dup(fd);
+    REQUIRE(errno_of(::close(fd)) == 0);
+    CHECK(slurp(bucket / "ckpt") == "old checkpoint");
+    const fs::path staging = bucket / ".skyvol.sys/tmp";
+    REQUIRE(run("chattr +i " + quoted(staging)).status == 0);
+    CHECK(::write(copy, "new checkpoint", 14) == 14);
+    const int closed = errno_of(::close(copy));
+    run("chattr -i " + quoted(staging));
+    CHECK(closed == EIO);
+    CHECK(slurp(bucket / "ckpt") == "old checkpoint");
+    CHECK(uploads.take("ckpt") == 0);
+    CHECK(slurp(m / "ckpt") == "old checkpoint");
+}
+
 TEST_CASE("fuse: busy, mounted, non-empty and missing mount points give clear errors", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket";
@@ -822,6 +931,35 @@ TEST_CASE("fuse: a spec file mounts several volumes, or nothing if an entry is w
     CHECK(r.status != 0);
     CHECK(r.output.find("mount 2 (" + d + "/m2)") != std::string::npos);
     CHECK_FALSE(is_mounted(dir.path() / "m1"));
+
+    // An entry that fails only when its daemon opens the volume (a cache folder that cannot be
+    // made): the mounts before it are taken down again, without waiting out a timeout for the
+    // daemon that already ended (it took 60 s).
+    spit(dir.path() / "a-file", "");
+    spit(dir.path() / "late.json", R"({"mounts": [
+        {"path": ")" + d + R"(/m1", "source": "file://)" +
+                                       d + R"(/data", "read_only": true},
+        {"path": ")" + d + R"(/m2", "source": "file://)" +
+                                       d + R"(/out", "mode": "mount-cached",
+         "cache_dir": ")" + d + R"(/a-file/cache"}]})");
+    const auto started = std::chrono::steady_clock::now();
+    r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "late.json"));
+    const auto took = std::chrono::steady_clock::now() - started;
+    INFO(r.output);
+    CHECK(r.status != 0);
+    CHECK(r.output.find("mount 2 (" + d + "/m2): cannot open the volume") != std::string::npos);
+    CHECK_FALSE(is_mounted(dir.path() / "m1"));
+    CHECK(took < std::chrono::seconds(20)); // a bound on a hang, not a speed target
+
+    // A key given twice would silently mean its last value.
+    spit(dir.path() / "twice.json", R"({"mounts": [
+        {"path": ")" + d + R"(/m1", "source": "file://)" +
+                                        d + R"(/data", "mode": "read-only", "mode": "mount"}]})");
+    r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "twice.json"));
+    CHECK(r.status != 0);
+    CHECK(r.output.find("gives 'mounts[0].mode' twice") != std::string::npos);
+    CHECK_FALSE(is_mounted(dir.path() / "m1"));
+
     spit(dir.path() / "typo.json", R"([{"path": ")" + d + R"(/m1", "sorce": "file:///x"}])");
     r = run(skyvol_tool() + " mount --spec " + quoted(dir.path() / "typo.json"));
     CHECK(r.output.find("unknown key 'sorce'") != std::string::npos);

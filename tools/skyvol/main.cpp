@@ -315,8 +315,9 @@ int unmount(const std::string& requested, std::chrono::seconds timeout) {
     // The daemon ends once the kernel lets go; wait so that the caller can rely on it.
     const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (pid > 1 && pid != ::getpid() && ::kill(pid, 0) == 0 &&
-           std::chrono::steady_clock::now() < deadline)
+    // A daemon this process started (a spec's rollback) stays a zombie until reaped.
+    while (pid > 1 && pid != ::getpid() && ::waitpid(pid, nullptr, WNOHANG) != pid &&
+           ::kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (result == 0) std::fprintf(stderr, "skyvol: unmounted %s\n", path.c_str());
     return result;

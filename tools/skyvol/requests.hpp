@@ -4,6 +4,7 @@
 // What `skyvol mount` is asked to do, from its arguments or a spec file, and the checks that
 // run before anything is mounted. Every problem is a sentence that names the mount.
 
+#include <skyvol/detail/json_duplicates.hpp>
 #include <skyvol/fuse/detail/session.hpp>
 #include <skyvol/fuse/options.hpp>
 #include <skyvol/http/url.hpp>
@@ -164,6 +165,11 @@ inline std::vector<mount_request> read_spec(const std::string& file, std::string
     const boost::json::value doc = boost::json::parse(text.str(), jec);
     if (jec) {
         error = "spec file '" + file + "' is not valid JSON: " + jec.message();
+        return out;
+    }
+    if (const auto twice = detail::scan_json_keys(text.str()).duplicate) {
+        error = "spec file '" + file + "' gives '" + *twice +
+                "' twice; a key may appear once in an object";
         return out;
     }
     const boost::json::array* mounts = doc.if_array();

@@ -15,6 +15,7 @@
 #include <skyvol/fs/path.hpp>
 #include <skyvol/fs/status.hpp>
 #include <skyvol/fuse/control.hpp>
+#include <skyvol/fuse/detail/deferred_commits.hpp>
 #include <skyvol/fuse/detail/fuse_api.hpp>
 #include <skyvol/fuse/detail/in_flight.hpp>
 #include <skyvol/fuse/detail/inode_table.hpp>
@@ -34,11 +35,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace skyvol::fuse::detail {
@@ -67,6 +70,9 @@ struct open_file {
     skyvol::file file;
     bool writable = false;
     bool append = false;
+    /// Written or resized through this handle since open or its last commit (guarded by
+    /// `mutex`). A flush commits only then: see `close`.
+    bool changed = false;
     std::string store, bucket, key; ///< for messages
 };
 
@@ -364,6 +370,13 @@ private:
                  fuse_file_info* fi) {
         std::string path;
         if (!path_of(req, ino, path)) return;
+        if (fi) return setattr_settled(req, ino, path, attr, to_set, fi); // through a handle
+        settled(path, [this, req, ino, path, attr, to_set] {
+            setattr_settled(req, ino, path, attr, to_set, nullptr);
+        });
+    }
+    void setattr_settled(fuse_req_t req, fuse_ino_t ino, const std::string& path,
+                         const struct stat& attr, int to_set, fuse_file_info* fi) {
         constexpr int changes = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
                                 FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW;
         auto finish = tracked([this, req, ino, path](error_code ec) {
@@ -398,6 +411,7 @@ private:
                 if (h->file.is_open()) {
                     std::error_code ec;
                     h->file.resize(size, ec);
+                    h->changed = true;
                     lock.unlock();
                     return attributes(error_code(ec));
                 }
@@ -479,11 +493,13 @@ private:
         } else {
             std::string path;
             if (!child_path(req, parent, name, path)) return;
-            volume_.async_remove(path, directory ? removal::directory : removal::file,
-                                 tracked([this, req, path](error_code ec) {
-                                     if (!ec) inodes_.removed(path);
-                                     reply_error(req, ec);
-                                 }));
+            settled(path, [this, req, path, directory] {
+                volume_.async_remove(path, directory ? removal::directory : removal::file,
+                                     tracked([this, req, path](error_code ec) {
+                                         if (!ec) inodes_.removed(path);
+                                         reply_error(req, ec);
+                                     }));
+            });
         }
     }
 
@@ -499,10 +515,15 @@ private:
                 return;
             const rename_mode how =
                 flags & RENAME_NOREPLACE ? rename_mode::no_replace : rename_mode::replace;
-            volume_.async_rename(from, to, how, tracked([this, req, from, to](error_code ec) {
-                                     if (!ec) inodes_.renamed(from, to);
-                                     reply_error(req, ec);
-                                 }));
+            settled(from, [this, req, from, to, how] {
+                settled(to, [this, req, from, to, how] {
+                    volume_.async_rename(from, to, how,
+                                         tracked([this, req, from, to](error_code ec) {
+                                             if (!ec) inodes_.renamed(from, to);
+                                             reply_error(req, ec);
+                                         }));
+                });
+            });
         }
     }
 
@@ -549,6 +570,9 @@ private:
     void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info fi) {
         std::string path;
         if (!path_of(req, ino, path)) return;
+        settled(path, [this, req, path, fi] { open_settled(req, path, fi); });
+    }
+    void open_settled(fuse_req_t req, const std::string& path, fuse_file_info fi) {
         const open_mode how = open_mode_of(fi.flags);
         auto opened = [this, req, path, fi](error_code ec, file f) {
             if (ec) return reply_error(req, ec);
@@ -571,13 +595,15 @@ private:
             if (!child_path(req, parent, name, path)) return;
             open_mode how = open_mode_of(fi.flags) | open_mode::write_access | open_mode::create;
             if (fi.flags & O_EXCL) how = how | open_mode::exclusive;
-            volume_.async_open(path, how, creation_mode(req, mode),
-                               tracked([this, req, path, fi](error_code ec, file f) {
-                                   if (ec) return reply_error(req, ec);
-                                   const fuse_entry_param e =
-                                       entry_of(inodes_.remember(path), f.status());
-                                   reply_open(req, path, std::move(f), fi, &e);
-                               }));
+            const std::uint32_t permissions = creation_mode(req, mode);
+            settled(path, [this, req, path, fi, how, permissions] {
+                volume_.async_open(
+                    path, how, permissions, tracked([this, req, path, fi](error_code ec, file f) {
+                        if (ec) return reply_error(req, ec);
+                        const fuse_entry_param e = entry_of(inodes_.remember(path), f.status());
+                        reply_open(req, path, std::move(f), fi, &e);
+                    }));
+            });
         }
     }
 
@@ -632,6 +658,7 @@ private:
         std::error_code ec;
         const std::uint64_t at = h.append ? h.file.size() : static_cast<std::uint64_t>(offset);
         const std::size_t n = h.file.write_at(at, boost::asio::buffer(data, size), ec);
+        h.changed = true;
         if (ec) return reply_error(req, ec);
         fuse_reply_write(req, n);
     }
@@ -645,18 +672,37 @@ private:
     }
 
     /// flush (on every close(2)) commits what was written, so that close reports the upload;
-    /// release frees the handle.
+    /// release commits what is left and frees the handle. A flush of a handle that only its
+    /// open changed (O_CREAT, O_TRUNC) commits nothing: `cmd > f` and `dd of=f` open, duplicate
+    /// the descriptor and close the original before writing, and committing then would replace
+    /// the old object with an empty one before the new content is safe (and upload twice).
+    /// A later request about the path commits such a handle first (`settled`), so this mount
+    /// shows what close(2) left.
     void close(fuse_req_t req, open_file* h, bool release) {
+        deferred_.forget(h); // committed here, or nothing to commit
         std::unique_lock lock(h->mutex);
         if (!h->file.is_open() || !h->writable) {
             lock.unlock();
             if (release) drop(h); // a reader's file closes without I/O
             return (void)fuse_reply_err(req, 0);
         }
-        h->file.async_close(tracked([this, req, h, release](error_code ec) {
+        if (!release && !h->changed) {
+            lock.unlock();
+            deferred_.defer(h); // no release before this flush's reply
+            return (void)fuse_reply_err(req, 0);
+        }
+        h->changed = false; // what arrives from here on reopens the file (see `write`)
+        const std::string path = h->path;
+        deferred_.started(path);
+        // Closed with the lock released: a release's completion frees `h` (and its mutex), and
+        // it may run on another thread before async_close returns.
+        file closing = std::exchange(h->file, file());
+        lock.unlock();
+        closing.async_close(tracked([this, req, h, release, path](error_code ec) {
             if (ec)
                 options_.log(log_level::error, "close of '/" + h->path + "' failed; " +
                                                    describe(ec, {h->store, h->bucket, h->key, {}}));
+            deferred_.ended(path);
             if (release) {
                 drop(h);
                 fuse_reply_err(req, 0); // the kernel ignores release errors: flush reported it
@@ -664,6 +710,24 @@ private:
                 fuse_reply_err(req, commit_errno(ec));
             }
         }));
+    }
+
+    /// Runs `then` once `path` is as the last close(2) of it left it: deferred handles of it
+    /// committed, and no commit of it under way (see deferred_commits.hpp).
+    void settled(const std::string& path, std::function<void()> then) {
+        deferred_.settle(
+            path,
+            [this, path](file f) {
+                const error_context where = f.where();
+                const std::string store(where.store), bucket(where.bucket), key(where.key);
+                f.async_close(tracked([this, path, store, bucket, key](error_code ec) {
+                    if (ec)
+                        options_.log(log_level::error, "close of '/" + path + "' failed; " +
+                                                           describe(ec, {store, bucket, key, {}}));
+                    deferred_.ended(path);
+                }));
+            },
+            std::move(then));
     }
 
     void fsync(fuse_req_t req, open_file* h) {
@@ -778,6 +842,7 @@ private:
     /// What the kernel holds. A connection that ends without releases (an abort) leaves its
     /// handles here, and their destruction closes them: a writer's close commits what it wrote.
     owned_handles<open_file> files_;
+    deferred_commits<open_file> deferred_; ///< handles whose flush left the commit to release
     owned_handles<open_directory> directories_;
 };
 
