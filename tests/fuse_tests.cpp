@@ -37,6 +37,7 @@
 #include <deque>
 #include <fstream>
 #include <future>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -706,6 +707,86 @@ TEST_CASE("fuse: unmount reports uploads that fail and keeps them for the next m
     INFO(done.output);
     REQUIRE(done.status == 0);
     CHECK(slurp(bucket / "result.csv") == "epoch,loss\n1,0.5\n");
+}
+
+TEST_CASE("fuse: a full write-back cache refuses writes with ENOSPC and recovers as uploads end "
+          "and reads it cannot hold stream",
+          "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path bucket = dir.path() / "bucket", source = dir.path() / "source.bin";
+    fs::create_directories(bucket);
+    small_disk disk(dir.path() / "disk", 64u << 20);
+    const fs::path cache = disk / "cache";
+    const std::string dataset = pattern(100u << 20, 1);
+    spit(bucket / "dataset.bin", dataset);
+    spit(source, dataset);
+    std::vector<std::string> shards;
+    for (unsigned i = 0; i < 3; ++i) {
+        shards.push_back(pattern(20u << 20, 10 + i));
+        spit(bucket / ("shard" + std::to_string(i)), shards.back());
+    }
+    const std::string args = "--cache-dir " + quoted(cache) + " --write-back-delay 3600";
+
+    // A cache size the tool cannot read, or for a mode without a disk cache, is refused.
+    tool_mount unreadable(bucket, dir.path() / "mnt", "mount-cached", args + " --cache-size lots");
+    CHECK(unreadable.result().output.find("--cache-size takes a size such as 20G or 512M, not "
+                                          "'lots'") != std::string::npos);
+    tool_mount through(bucket, dir.path() / "mnt", "mount", "--cache-size 1G");
+    CHECK(through.result().output.find("a cache size applies to mode mount-cached, not 'mount'") !=
+          std::string::npos);
+    CHECK_FALSE(is_mounted(dir.path() / "mnt"));
+
+    tool_mount m(bucket, dir.path() / "mnt", "mount-cached", args + " --cache-size 48M");
+    INFO(m.result().output);
+    REQUIRE(m.ok());
+    // A download moves into the cache just after its last read returns.
+    const auto cached_objects = [&](std::size_t expected) {
+        for (int i = 0; i < 2000 && files_in(cache / "objects") != expected; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return files_in(cache / "objects");
+    };
+    // Larger than the disk: streamed from the bucket, nothing kept.
+    CHECK(slurp(m / "dataset.bin") == dataset);
+    CHECK(files_in(cache / "objects") == 0);
+    // Under the 48 MiB cap, the last two shards stay.
+    for (unsigned i = 0; i < 3; ++i)
+        CHECK(slurp(m / ("shard" + std::to_string(i))) == shards[i]);
+    CHECK(cached_objects(2) == 2);
+
+    // A copy larger than the disk: ENOSPC, and no staging copy or journal entry of it stays.
+    const auto copy = run("cp " + quoted(source) + " " + quoted(m / "copy.bin"));
+    CHECK(copy.status != 0);
+    CHECK(copy.output.find("No space left on device") != std::string::npos);
+    CHECK(files_in(cache / "journal") == 0);
+    CHECK(files_in(cache / "staging") == 0);
+    CHECK(m.pending() == 0);
+
+    // 40 MiB fits once the cached shards give way; what is pending then is never evicted.
+    for (unsigned i = 1; i < 3; ++i)
+        CHECK(slurp(m / ("shard" + std::to_string(i))) == shards[i]);
+    CHECK(cached_objects(2) == 2);
+    // (In braces: the 2>&1 `run` appends must not send head's complaint into the file.)
+    const auto checkpoint =
+        run("{ head -c 40M " + quoted(source) + " > " + quoted(m / "ckpt.pt") + "; }");
+    CHECK(checkpoint.status == 0);
+    CHECK(checkpoint.output.empty());
+    CHECK(m.pending() == 1);
+    CHECK(files_in(cache / "objects") < 2);
+    const auto more =
+        run("{ head -c 30M " + quoted(source) + " > " + quoted(m / "more.pt") + "; }");
+    CHECK(more.status != 0);
+    CHECK(more.output.find("No space left on device") != std::string::npos);
+    CHECK(m.pending() == 1);
+    CHECK(slurp(m / "shard0") == shards[0]); // reads go on
+
+    // Space returns as the upload ends.
+    const auto done = m.unmount();
+    INFO(done.output);
+    REQUIRE(done.status == 0);
+    CHECK(slurp(bucket / "ckpt.pt") == dataset.substr(0, 40u << 20));
+    CHECK_FALSE(fs::exists(bucket / "copy.bin"));
+    CHECK(files_in(cache / "journal") == 0);
+    CHECK(disk.used() <= (40u << 20) + (1u << 20));
 }
 
 TEST_CASE("fuse: a failed upload makes close() fail with EIO, logged with the key", "[fuse]") {

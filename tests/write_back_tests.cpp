@@ -2,6 +2,7 @@
 // recovery, with failures injected into the store and the journal's folder.
 
 #include "support/files.hpp"
+#include "support/mounts.hpp"
 #include "support/temp_dir.hpp"
 #include "support/volume_fixtures.hpp"
 
@@ -135,6 +136,66 @@ TEST_CASE("write-back: flush and pending uploads", "[volume][write-back]") {
     // Crash recovery needs a known place: a write-back volume without a cache folder is refused.
     volume_options no_cache;
     CHECK_THROWS_AS((volume<memory_store, mode::write_back>(store, no_cache)), skyvol::error);
+}
+
+TEST_CASE("write-back: a full cache disk refuses writes with ENOSPC and keeps nothing of them "
+          "and clean cached copies give way to writers",
+          "[volume][write-back][cache]") {
+    temp_dir dir;
+    small_disk disk(dir.path() / "disk", 24u << 20);
+    memory_store store;
+    const std::string huge = pattern(40u << 20, 1);
+    put_object(store, "huge", huge);
+    std::vector<std::string> shards;
+    for (unsigned i = 0; i < 3; ++i) {
+        shards.push_back(pattern(6u << 20, 10 + i));
+        put_object(store, "shard" + std::to_string(i), shards.back());
+    }
+    volume_options o;
+    o.cache_dir = disk / "cache";
+    o.write_back.delay = std::chrono::hours(1); // nothing uploads until flush asks
+    o.caches.disk_bytes = 16u << 20;
+    volume<memory_store, mode::write_back, cache::disk> v(store, o);
+    const std::filesystem::path objects = o.cache_dir / "objects",
+                                journal = o.cache_dir / "journal";
+
+    // Larger than the disk: read from the bucket, nothing kept.
+    CHECK(v.read_file("huge") == huge);
+    CHECK(v.read_cache_bytes() == 0);
+    CHECK(files_in(objects) == 0);
+    // Under the cap of 16 MiB, the last two shards stay (a download moves in just after its
+    // read returns).
+    for (unsigned i = 0; i < 3; ++i)
+        CHECK(v.read_file("shard" + std::to_string(i)) == shards[i]);
+    for (int i = 0; i < 2000 && files_in(objects) != 2; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(files_in(objects) == 2);
+    CHECK(v.read_cache_bytes() == 12u << 20);
+
+    // 16 MiB of new data fits once clean copies leave.
+    const std::string checkpoint = pattern(16u << 20, 2);
+    v.write_file("ckpt.pt", checkpoint);
+    CHECK(v.pending_uploads() == 1);
+    CHECK(v.read_cache_bytes() < 12u << 20);
+
+    // More than is left beside the pending upload: ENOSPC, and nothing of it stays.
+    std::error_code ec;
+    v.write_file("more.pt", pattern(12u << 20, 3), ec);
+    CHECK(to_errno(ec) == ENOSPC);
+    CHECK(files_in(journal) == 2); // ckpt.pt's data and entry
+    CHECK(files_in(o.cache_dir / "staging") == 0);
+    CHECK(v.pending_uploads() == 1);
+    CHECK_FALSE(v.status("more.pt").exists());
+    CHECK(v.read_file("shard0") == shards[0]); // reads go on
+
+    // Space returns as uploads finish.
+    v.flush();
+    CHECK(object_text(store, "ckpt.pt") == checkpoint);
+    CHECK(files_in(journal) == 0);
+    CHECK(disk.used() <= (12u << 20) + (1u << 20));
+    const std::string more = pattern(12u << 20, 4);
+    v.write_file("more.pt", more);
+    CHECK(v.read_file("more.pt") == more);
 }
 
 TEST_CASE("write-back: a cancelled flush returns at once and the upload goes on",

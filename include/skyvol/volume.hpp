@@ -135,11 +135,16 @@ public:
         ec.clear();
         const char* p = static_cast<const char*>(data.data());
         std::size_t done = 0;
+        bool made_room = false;
         while (done < data.size()) {
             const ssize_t n = ::pwrite(staged_->fd(), p + done, data.size() - done,
                                        static_cast<off_t>(offset + done));
             if (n < 0) {
                 if (errno == EINTR) continue;
+                // A full disk: the read cache's clean copies give way, once per write.
+                if (errno == ENOSPC && !made_room &&
+                    (made_room = core_->make_room(data.size() - done)))
+                    continue;
                 ec = last_error();
                 break;
             }

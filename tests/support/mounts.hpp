@@ -9,10 +9,14 @@
 #include <catch2/catch.hpp>
 
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -131,6 +135,44 @@ private:
     std::filesystem::path path_;
     command_result result_;
 };
+
+/// A tmpfs of `bytes` at `at` (created if need be), unmounted when it goes: a disk that fills.
+class small_disk {
+public:
+    small_disk(std::filesystem::path at, std::uint64_t bytes)
+        : path_(std::move(at)) {
+        std::filesystem::create_directories(path_);
+        const std::string options = "size=" + std::to_string(bytes);
+        if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0)
+            FAIL("cannot mount a " << bytes << "-byte tmpfs at " << path_ << ": "
+                                   << std::strerror(errno) << " (the test needs root)");
+    }
+    small_disk(const small_disk&) = delete;
+    small_disk& operator=(const small_disk&) = delete;
+    ~small_disk() { ::umount2(path_.c_str(), MNT_DETACH); }
+
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& relative) const { return path_ / relative; }
+    /// Bytes in use on it.
+    std::uint64_t used() const {
+        struct statvfs fs {};
+        if (::statvfs(path_.c_str(), &fs) != 0) return 0;
+        return static_cast<std::uint64_t>(fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+    }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Regular files below `dir` (0 if it does not exist).
+inline std::size_t files_in(const std::filesystem::path& dir) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        n += it->is_regular_file();
+    return n;
+}
 
 /// `sha256sum` of every file below `dir`, by relative path: equal strings mean equal trees.
 inline std::string checksums(const std::filesystem::path& dir) {

@@ -45,7 +45,7 @@ using tool::mount_request;
 constexpr const char* usage_text = R"(usage:
   skyvol mount URI PATH [--mode MODE] [--prefix P] [--cache-dir D] [--endpoint URL]
                [-o OPTS]... [--foreground] [--log-file F] [--log-level L]
-               [--write-back-delay SECONDS] [--listing-heads N]
+               [--write-back-delay SECONDS] [--listing-heads N] [--cache-size SIZE]
   skyvol mount --spec FILE [--log-file F] [--log-level L]
   skyvol unmount PATH [--timeout SECONDS]
   skyvol --version
@@ -57,6 +57,8 @@ URI:  file:///folder (a local folder as a bucket), s3://bucket[/prefix] (keys fr
 N:    HEADs a directory listing runs at once for objects whose metadata (mode, owner, mtime,
       symlink) the listing lacks; default 16. 0 trusts the listing: far faster `ls -l` and
       `find` on big prefixes, with default modes, Last-Modified as mtime, symlinks as files.
+SIZE: bucket data a mount-cached mount keeps on disk (20G, 512M; default: all but 5% of
+      the cache folder's filesystem); least recently read out first, written data never.
 OPTS: allow_other, default_permissions, ro, uid=N, gid=N, umask=NNN, attr_timeout=S,
       entry_timeout=S, nonempty, max_threads=N, read_ahead_kb=N (default 1024), and kernel
       options (noatime, nodev, ...).
@@ -131,6 +133,7 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
     options.write_back.delay = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::duration<double>(r.write_back_delay));
     if (r.listing_heads) options.metadata.listing_heads = *r.listing_heads;
+    if (r.cache_size) options.caches.disk_bytes = *r.cache_size;
     if constexpr (Mode::local_copy)
         options.copy.on_progress =
             [&log, last = std::chrono::steady_clock::time_point()](const copy_progress& p) mutable {
@@ -366,6 +369,13 @@ int mount_command(std::vector<std::string> args) {
                 return fail("--listing-heads takes a number from 0 to " +
                             std::to_string(tool::max_listing_heads) + ", not '" + count + "'");
             r.listing_heads = static_cast<std::size_t>(n);
+        } else if (a == "--cache-size") {
+            std::string size;
+            std::uint64_t bytes = 0;
+            ok = value(size);
+            if (ok && !tool::parse_byte_size(size, bytes))
+                return fail("--cache-size takes a size such as 20G or 512M, not '" + size + "'");
+            r.cache_size = bytes;
         } else if (a == "--spec")
             ok = value(spec);
         else if (a == "--log-file")

@@ -15,14 +15,18 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace skyvol::tool {
@@ -71,11 +75,35 @@ struct mount_request {
     double write_back_delay = 0; ///< seconds a closed file waits before its upload starts
     /// HEADs a listing runs at once for entries it carries no metadata for; 0 trusts listings.
     std::optional<std::size_t> listing_heads;
+    /// Bytes of bucket data a mount-cached mount keeps on disk; by default the cache folder's
+    /// filesystem less a 5% margin.
+    std::optional<std::uint64_t> cache_size;
     std::vector<std::string> option_strings; ///< each a -o string
     fuse::mount_options mount;               ///< filled by validate()
     std::string folder;                      ///< the local store's folder, filled by validate()
     std::string bucket;                      ///< the S3 bucket, filled by validate()
 };
+
+/// Reads a size: bytes, or a number with K, M, G or T (powers of 1024; "GiB", "G" and "GB"
+/// alike). False for anything else, 0 and sizes over 2^60.
+inline bool parse_byte_size(std::string_view text, std::uint64_t& bytes) {
+    std::size_t digits = 0;
+    while (digits < text.size() && digits < 19 && text[digits] >= '0' && text[digits] <= '9')
+        ++digits;
+    if (digits == 0) return false;
+    const std::uint64_t number = std::stoull(std::string(text.substr(0, digits)));
+    std::string unit(text.substr(digits));
+    for (char& c : unit)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    static const std::map<std::string, int> shifts = {
+        {"", 0},     {"B", 0},  {"K", 10},  {"KB", 10},  {"KIB", 10}, {"M", 20},  {"MB", 20},
+        {"MIB", 20}, {"G", 30}, {"GB", 30}, {"GIB", 30}, {"T", 40},   {"TB", 40}, {"TIB", 40}};
+    const auto shift = shifts.find(unit);
+    if (shift == shifts.end() || number == 0 || number > (std::uint64_t(1) << (60 - shift->second)))
+        return false;
+    bytes = number << shift->second;
+    return true;
+}
 
 /// The cache folder a write-back mount uses when none is given: one per source and prefix, so
 /// that the next mount of the same data finds what a crash left behind.
@@ -141,6 +169,9 @@ inline std::string validate(mount_request& r) {
         return who + "option 'ro' contradicts mode '" + std::string(to_string(r.mode)) +
                "'; use --mode read-only";
     r.mount.source = r.source;
+    if (r.cache_size && r.mode != mode_name::write_back)
+        return who + "a cache size applies to mode mount-cached, not '" +
+               std::string(to_string(r.mode)) + "'";
     if (r.mode == mode_name::write_back && r.cache_dir.empty()) r.cache_dir = default_cache_dir(r);
     std::string absolute;
     ec = fuse::check_mount_point(r.path, r.mount.nonempty, absolute);
@@ -203,9 +234,9 @@ inline std::vector<mount_request> read_spec(const std::string& file, std::string
             return true;
         };
         for (const auto& kv : *o) {
-            static const std::set<std::string> known = {"path",      "source",        "mode",
-                                                        "read_only", "prefix",        "cache_dir",
-                                                        "endpoint",  "listing_heads", "options"};
+            static const std::set<std::string> known = {
+                "path",      "source",   "mode",          "read_only", "prefix",
+                "cache_dir", "endpoint", "listing_heads", "options",   "cache_size"};
             if (!known.count(std::string(kv.key()))) {
                 error = r.label + ": unknown key '" + std::string(kv.key()) + "'";
                 return {};
@@ -223,6 +254,16 @@ inline std::vector<mount_request> read_spec(const std::string& file, std::string
                 return {};
             }
             r.listing_heads = static_cast<std::size_t>(v->as_int64());
+        }
+        if (auto* v = o->if_contains("cache_size")) {
+            std::uint64_t bytes = 0;
+            if (!(v->is_string() && parse_byte_size(v->as_string(), bytes)) &&
+                !(v->is_int64() && v->as_int64() > 0 &&
+                  parse_byte_size(std::to_string(v->as_int64()), bytes))) {
+                error = r.label + ": 'cache_size' must be a size such as \"20G\" or \"512M\"";
+                return {};
+            }
+            r.cache_size = bytes;
         }
         bool read_only = false;
         if (auto* v = o->if_contains("read_only")) {

@@ -98,8 +98,14 @@ struct cache_options {
     /// cache::memory: bytes of object blocks kept in RAM, and the block size (one ranged GET).
     std::uint64_t memory_bytes = 256ull << 20;
     std::size_t block_size = 1u << 20;
-    /// cache::disk: bytes of whole objects kept under cache_dir/objects.
-    std::uint64_t disk_bytes = 10ull << 30;
+    /// cache::disk: bytes of whole objects kept under cache_dir/objects; 0 sets no cap beyond
+    /// `disk_keep_free`.
+    std::uint64_t disk_bytes = 0;
+    /// cache::disk: the share of cache_dir's filesystem kept free. Cached objects (clean copies
+    /// of the bucket) leave, least recently used first, before free space falls below it, and
+    /// give way to writers that find the disk full; an object that cannot fit is read from the
+    /// bucket without being cached. Staged and journaled writes are never evicted.
+    double disk_keep_free = 0.05;
 };
 
 /// mode::write_back's uploader.

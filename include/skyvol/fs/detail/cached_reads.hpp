@@ -30,9 +30,12 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <exception>
 #include <fcntl.h>
 #include <filesystem>
 #include <functional>
@@ -40,6 +43,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <unordered_map>
 
 namespace skyvol::detail {
@@ -80,6 +84,7 @@ public:
         co_return co_await get_range_(path, offset, buffer);
     }
     std::uint64_t bytes() const noexcept { return 0; }
+    bool make_room(std::uint64_t) noexcept { return false; }
 
 private:
     range_getter get_range_;
@@ -126,6 +131,7 @@ public:
         co_return done;
     }
     std::uint64_t bytes() const { return blocks_.used_bytes(); }
+    bool make_room(std::uint64_t) noexcept { return false; }
 
 private:
     range_getter get_range_;
@@ -148,9 +154,20 @@ public:
         std::shared_ptr<cache_fill> fill = fill_for(key, st, cached);
         if (fill) {
             const std::uint64_t length = std::min<std::uint64_t>(buffer.size(), st.size - offset);
-            co_await fill->wait_for(offset, length);
+            std::exception_ptr failure;
+            try {
+                co_await fill->wait_for(offset, length);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            // The disk filled up under the download (writers took the space): read the bucket.
+            if (failure && is_no_space(failure))
+                co_return co_await state_->get_range(path, offset, buffer);
+            if (failure) std::rethrow_exception(failure);
             co_return read_local(fill->fd(), offset, buffer);
         }
+        // Too big for the cache as the disk is now: the bucket serves it, nothing is kept.
+        if (!cached) co_return co_await state_->get_range(path, offset, buffer);
         unique_fd fd(::open(cached->c_str(), O_RDONLY | O_CLOEXEC));
         // Evicted by other downloads before this read could open it: read the bucket.
         if (!fd && errno == ENOENT) co_return co_await state_->get_range(path, offset, buffer);
@@ -158,6 +175,8 @@ public:
         co_return read_local(fd.get(), offset, buffer);
     }
     std::uint64_t bytes() const { return state_->objects.used_bytes(); }
+    /// A writer found the disk full: clean copies give way. True if any did.
+    bool make_room(std::uint64_t bytes) { return state_->objects.make_room(bytes); }
 
 private:
     /// Shared with the downloads running in the background.
@@ -168,7 +187,8 @@ private:
             , get_range(std::move(c.get_range))
             , shape(c.download_shape)
             , folder(std::move(c.folder))
-            , objects(c.options.cache_dir / "objects", c.options.caches.disk_bytes) {}
+            , objects(c.options.cache_dir / "objects", c.options.caches.disk_bytes,
+                      c.options.caches.disk_keep_free) {}
         boost::asio::any_io_executor executor;
         Store store;
         range_getter get_range;
@@ -181,8 +201,21 @@ private:
         std::unordered_map<std::string, std::shared_ptr<cache_fill>> fills; ///< by key and ETag
     };
 
+    static bool is_no_space(const std::exception_ptr& failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const boost::system::system_error& e) {
+            return to_errno(std::error_code(e.code())) == ENOSPC;
+        } catch (const std::system_error& e) {
+            return to_errno(e.code()) == ENOSPC;
+        } catch (...) {
+        }
+        return false;
+    }
+
     /// The disk cache's copy of this version of `key`: its path in `cached`, or the download
-    /// filling it, which this call starts if none runs. Concurrent first reads share one.
+    /// filling it, which this call starts if none runs and there is room. Concurrent first reads
+    /// share one. Neither (null, and `cached` empty) where the object cannot be cached now.
     std::shared_ptr<cache_fill> fill_for(const std::string& key, const file_status& st,
                                          std::optional<std::filesystem::path>& cached) {
         const std::string id = key + '\0' + st.etag;
@@ -194,9 +227,15 @@ private:
             std::lock_guard lock(state_->fills_mutex);
             if (auto it = state_->fills.find(id); it != state_->fills.end()) return it->second;
             if ((cached = state_->objects.find(key, st.etag))) return nullptr;
+            if (!state_->objects.reserve(st.size)) return nullptr;
             temp = state_->objects.temp_path();
             unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-            if (!out) fail(last_error());
+            if (!out) {
+                const std::error_code ec = last_error();
+                state_->objects.unreserve(st.size);
+                if (to_errno(ec) == ENOSPC) return nullptr;
+                fail(ec);
+            }
             fill = std::make_shared<cache_fill>(state_->executor, std::move(out), st.size,
                                                 download_chunk_size(state_->shape));
             state_->fills.emplace(id, fill);
@@ -220,13 +259,14 @@ private:
         try {
             const std::uint64_t got = co_await download_to_file(
                 self->store, key, fill->fd(), st.size, self->shape, std::move(on_chunk));
-            self->objects.publish(temp, key, st.etag, got);
+            self->objects.publish(temp, key, st.etag, got, st.size);
         } catch (...) {
             failure = std::current_exception();
         }
         if (failure) {
             std::error_code ignored;
             std::filesystem::remove(temp, ignored);
+            self->objects.unreserve(st.size);
             fill->fail(failure);
         } else {
             fill->finish();

@@ -29,6 +29,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <cerrno>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -48,6 +49,8 @@ struct commits_context {
     const volume_options& options;
     std::filesystem::path cache_dir;
     transfer_shape shape;
+    /// Frees `bytes` of the local disk by evicting clean cached copies; true if it freed any.
+    std::function<bool(std::uint64_t)> make_room;
 };
 
 /// A file committed but not in the bucket yet, and its content open for reading.
@@ -176,6 +179,7 @@ public:
         s.log = c.options.log;
         uploads_ = std::make_shared<write_back_uploader<Store>>(c.executor, std::move(c.store),
                                                                 c.cache_dir, std::move(s));
+        make_room_ = std::move(c.make_room);
     }
 
     std::optional<write_back_journal::entry> latest_for(const std::string& path) const {
@@ -229,7 +233,10 @@ public:
         e.path = staged.path();
         e.options = std::move(put);
         e.size = st.size;
-        const std::size_t superseded = journal.commit(std::move(e), ec);
+        std::size_t superseded = journal.commit(e, ec);
+        // The entry is a few hundred bytes: clean cached copies give way to it.
+        if (to_errno(ec) == ENOSPC && make_room_ && make_room_(64 << 10))
+            superseded = journal.commit(std::move(e), ec);
         if (ec) fail(ec);
         reservation.committed = true;
         uploads_->committed(superseded);
@@ -240,6 +247,7 @@ private:
     const write_back_journal& journal() const { return uploads_->journal(); }
 
     std::shared_ptr<write_back_uploader<Store>> uploads_; ///< shared with its coroutine
+    std::function<bool(std::uint64_t)> make_room_;
 };
 
 /// The commits type of a mode.

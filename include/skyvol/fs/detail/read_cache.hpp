@@ -7,9 +7,10 @@
 /// its new ETag (which the metadata TTL bounds).
 ///
 /// - `block_cache`: fixed-size blocks of objects in memory, least recently used out first.
-/// - `object_cache`: whole objects as files in a folder, least recently used out first; an
-///   object is downloaded whole on its first read (cheap for datasets read end to end; costly
-///   for a few small reads of a huge object: use `cache::memory` there).
+/// - `object_cache`: whole objects as files in a folder, least recently used out first, under a
+///   cap and a margin of the filesystem kept free; an object is downloaded whole on its first
+///   read (cheap for datasets read end to end; costly for a few small reads of a huge object:
+///   use `cache::memory` there).
 
 #include <skyvol/detail/md5.hpp>
 
@@ -23,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <sys/statvfs.h>
 #include <unordered_map>
 #include <vector>
 
@@ -81,12 +83,21 @@ private:
     std::uint64_t used_ = 0;
 };
 
+/// Lock order: `object_cache`'s mutex is taken last (nothing is called under it but the file
+/// system).
 class object_cache {
 public:
-    object_cache(std::filesystem::path dir, std::uint64_t capacity_bytes)
+    /// `capacity_bytes` caps the cached objects (0: no cap); `keep_free` is the share of the
+    /// folder's filesystem they leave free.
+    object_cache(std::filesystem::path dir, std::uint64_t capacity_bytes, double keep_free = 0)
         : dir_(std::move(dir))
         , capacity_(capacity_bytes) {
         std::filesystem::create_directories(dir_);
+        struct statvfs fs {};
+        if (::statvfs(dir_.c_str(), &fs) == 0)
+            margin_ = static_cast<std::uint64_t>(std::clamp(keep_free, 0.0, 1.0) *
+                                                 static_cast<double>(fs.f_blocks) *
+                                                 static_cast<double>(fs.f_frsize));
         // What a previous run cached is still good (ETags name the versions); oldest first.
         std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> found;
         for (const auto& e : std::filesystem::directory_iterator(dir_)) {
@@ -96,9 +107,11 @@ public:
                 found.emplace_back(e.last_write_time(), e.path());
         }
         std::sort(found.begin(), found.end());
+        std::lock_guard lock(mutex_);
         for (auto& [time, path] : found)
             add(path.filename().string(), std::filesystem::file_size(path));
-        evict();
+        while (!lru_.empty() && (over_capacity(0) || free_bytes() < margin_))
+            evict_oldest();
     }
 
     /// The cached copy of this version of `key`, if there is one.
@@ -111,6 +124,30 @@ public:
         return dir_ / name;
     }
 
+    /// Room for a download of `size` bytes: evicts least recently used objects until it fits
+    /// under the cap and leaves the margin free (counting the downloads under way at their full
+    /// size). False, evicting nothing, where even an empty cache could not hold it: the object
+    /// is read from the bucket instead. A true is settled by `publish` or `unreserve`.
+    bool reserve(std::uint64_t size) {
+        std::lock_guard lock(mutex_);
+        // Evicting every copy would leave the cap free, and about `used_` more bytes on disk
+        // (less what open readers still hold).
+        if (capacity_ && reserved_ + size > capacity_) return false;
+        if (free_bytes() + used_ < margin_ + reserved_ + size) return false;
+        const auto fits = [&] {
+            return !over_capacity(size) && free_bytes() >= margin_ + reserved_ + size;
+        };
+        while (!fits() && !lru_.empty())
+            evict_oldest();
+        if (!fits()) return false;
+        reserved_ += size;
+        return true;
+    }
+    void unreserve(std::uint64_t size) {
+        std::lock_guard lock(mutex_);
+        reserved_ -= std::min(reserved_, size);
+    }
+
     /// A fresh temp path in the cache folder to download into.
     std::filesystem::path temp_path() {
         return dir_ / (std::to_string(++counter_) + "-" +
@@ -118,15 +155,31 @@ public:
                        ".tmp");
     }
 
-    /// Moves a finished download into the cache; returns its final path.
+    /// Moves a finished download of `size` bytes (for which `reserved` bytes were reserved) into
+    /// the cache; returns its final path.
     std::filesystem::path publish(const std::filesystem::path& temp, const std::string& key,
-                                  const std::string& etag, std::uint64_t size) {
+                                  const std::string& etag, std::uint64_t size,
+                                  std::uint64_t reserved) {
         const std::string name = name_of(key, etag);
         std::filesystem::rename(temp, dir_ / name);
         std::lock_guard lock(mutex_);
+        reserved_ -= std::min(reserved_, reserved);
         if (!index_.count(name)) add(name, size);
-        evict_locked(name);
+        while (over_capacity(0) && !lru_.empty() && lru_.back() != name)
+            evict_oldest();
         return dir_ / name;
+    }
+
+    /// A writer found the disk full: evicts least recently used objects until `bytes` more are
+    /// free besides the margin, or none is left. True if it evicted any.
+    bool make_room(std::uint64_t bytes) {
+        std::lock_guard lock(mutex_);
+        bool evicted = false;
+        while (!lru_.empty() && free_bytes() < margin_ + bytes) {
+            evict_oldest();
+            evicted = true;
+        }
+        return evicted;
     }
 
     std::uint64_t used_bytes() const {
@@ -141,25 +194,27 @@ private:
         e.update(etag.data(), etag.size());
         return to_hex(k.finish()) + "-" + to_hex(e.finish());
     }
+    /// Bytes the folder's filesystem has free for us (all, where it cannot say).
+    std::uint64_t free_bytes() const {
+        struct statvfs fs {};
+        if (::statvfs(dir_.c_str(), &fs) != 0) return std::uint64_t(-1) / 2;
+        return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    }
+    bool over_capacity(std::uint64_t more) const {
+        return capacity_ && used_ + reserved_ + more > capacity_;
+    }
     void add(const std::string& name, std::uint64_t size) {
         lru_.push_front(name);
         index_.emplace(name, slot{size, lru_.begin()});
         used_ += size;
     }
-    void evict() {
-        std::lock_guard lock(mutex_);
-        evict_locked({});
-    }
-    /// Drops least recently used files until under capacity, sparing `keep`.
-    void evict_locked(const std::string& keep) {
-        while (used_ > capacity_ && !lru_.empty() && lru_.back() != keep) {
-            auto it = index_.find(lru_.back());
-            std::error_code ignored; // a reader holding it open keeps reading its descriptor
-            std::filesystem::remove(dir_ / it->first, ignored);
-            used_ -= it->second.size;
-            index_.erase(it);
-            lru_.pop_back();
-        }
+    void evict_oldest() {
+        auto it = index_.find(lru_.back());
+        std::error_code ignored; // a reader holding it open keeps reading its descriptor
+        std::filesystem::remove(dir_ / it->first, ignored);
+        used_ -= it->second.size;
+        index_.erase(it);
+        lru_.pop_back();
     }
     struct slot {
         std::uint64_t size;
@@ -167,10 +222,12 @@ private:
     };
     const std::filesystem::path dir_;
     const std::uint64_t capacity_;
-    mutable std::mutex mutex_;
+    std::uint64_t margin_ = 0; ///< bytes of the filesystem kept free; set once
+    mutable std::mutex mutex_; ///< guards the members below
     std::list<std::string> lru_;
     std::unordered_map<std::string, slot> index_;
     std::uint64_t used_ = 0;
+    std::uint64_t reserved_ = 0; ///< downloads under way, at their full size
     std::atomic<std::uint64_t> counter_{0};
 };
 

@@ -32,6 +32,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -64,14 +65,20 @@ public:
         options_.prefix = layout_.prefix();
         options_.cache_dir = folder_->path();
         staging_.emplace(options_.cache_dir / "staging");
-        commits_.emplace(
-            commits_context<Store>{executor_, store_, options_, folder_->path(), transfer()});
+        // reads_ is built next; the commits call this only once the volume is in use.
+        auto make_room = [this](std::uint64_t bytes) { return reads_->make_room(bytes); };
+        commits_.emplace(commits_context<Store>{executor_, store_, options_, folder_->path(),
+                                                transfer(), std::move(make_room)});
         reads_.emplace(reads_context<Store>{executor_, store_, options_, range_getter_of(),
                                             download_shape(), folder_});
     }
 
     /// Bytes the read cache holds now (0 without one).
     std::uint64_t read_cache_bytes() const { return reads_->bytes(); }
+
+    /// A write found the local disk full: the read cache's clean copies give way until `bytes`
+    /// more are free. True if any did (worth one more try).
+    bool make_room(std::uint64_t bytes) { return reads_->make_room(bytes); }
 
     /// write_back's crash recovery needs a known place: an empty `cache_dir` is refused.
     static std::filesystem::path known_folder(std::filesystem::path dir) {
@@ -341,7 +348,12 @@ public:
 
     boost::asio::awaitable<void> write_file(std::string path, std::string data) {
         auto staged = co_await open_for_write(path, true, false, false);
-        if (auto ec = write_all(staged->fd(), data.data(), data.size())) {
+        std::error_code ec = write_all(staged->fd(), data.data(), data.size());
+        // A full disk: clean cached copies give way, and the write starts again.
+        if (to_errno(ec) == ENOSPC && make_room(data.size()) && ::ftruncate(staged->fd(), 0) == 0 &&
+            ::lseek(staged->fd(), 0, SEEK_SET) == 0)
+            ec = write_all(staged->fd(), data.data(), data.size());
+        if (ec) {
             discard(staged);
             fail(ec);
         }

@@ -107,6 +107,7 @@ public:
     /// Makes entry `e` (whose data file is written and fsynced) durable and pending. Returns how
     /// many older entries it superseded (0 or 1).
     std::size_t commit(entry e, std::error_code& ec) {
+        ec.clear();
         record_writer record;
         record.field("key", e.key);
         record.field("path", e.path);
@@ -121,6 +122,7 @@ public:
         if (!fd || (ec = write_all(fd.get(), text.data(), text.size())) || ::fsync(fd.get()) != 0 ||
             ::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
             if (!ec) ec = last_error();
+            ::unlink(tmp_path.c_str()); // a full disk keeps nothing of it
             return 0;
         }
         unique_fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
