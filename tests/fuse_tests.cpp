@@ -899,6 +899,21 @@ TEST_CASE("fuse: an overwrite by a writer that truncates on open uploads once an
     CHECK(fs::file_size(bucket / "log") == 0);
     CHECK(uploads.take("log") == 1);
 
+    // Written after the deferring flush, then opened elsewhere: the writer's close commits it,
+    // once, and reports it (another open must not take the file from under the writer).
+    {
+        const int first = ::open((m / "log").c_str(), O_WRONLY | O_TRUNC);
+        REQUIRE(first >= 0);
+        const int second = ::dup(first);
+        REQUIRE(errno_of(::close(first)) == 0);
+        CHECK(::write(second, "abc", 3) == 3);
+        slurp(m / "log"); // another open of the path
+        CHECK(::pwrite(second, "def", 3, 3) == 3);
+        CHECK(errno_of(::close(second)) == 0);
+        CHECK(slurp(bucket / "log") == "abcdef");
+        CHECK(uploads.take("log") == 1);
+    }
+
     // The new content's upload fails: the writer hears EIO and the old object is still whole.
     const int fd = ::open((m / "ckpt").c_str(), O_WRONLY | O_TRUNC);
     REQUIRE(fd >= 0);
@@ -1143,6 +1158,51 @@ TEST_CASE("fuse: a signal to a process waiting for the bucket interrupts its req
     };
     CHECK(interrupted("stat", at / "stalled-head", "HEAD", "/stalled-head"));
     m.unmount();
+}
+
+TEST_CASE("fuse: an EIO the bucket causes is logged with the path and the key", "[fuse]") {
+    // broken.bin has a status, but every GET of it fails: a read gets EIO, and the kernel passes
+    // on only the number.
+    http_test_server server([](const http_exchange& in) {
+        if (in.target.find("/broken.bin") == std::string::npos) return stalled_bucket_reply(in);
+        http_reply reply;
+        if (in.method == "HEAD") {
+            reply.content_length = 4096;
+            reply.headers.emplace_back("ETag", "\"broken\"");
+            reply.headers.emplace_back("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT");
+        } else {
+            reply.status = 500;
+        }
+        return reply;
+    });
+    s3_options so = stalled_bucket_options(server);
+    so.http.max_attempts = 2;
+    so.http.base_backoff = std::chrono::milliseconds(1);
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    fuse::mount_options mo;
+    mo.log = [&](log_level level, std::string_view line) {
+        std::lock_guard lock(mutex);
+        if (level == log_level::error) lines.emplace_back(line);
+    };
+    volume_options vo;
+    vo.prefix = "run-7/";
+    volume<s3_store, mode::read_only> vol{s3_store("logged", so), vo};
+    temp_dir dir("skyvol-fuse");
+    const fs::path at = dir.path() / "mnt";
+    fs::create_directories(at);
+    auto m = fuse::mount(vol, at.string(), mo);
+    const int fd = ::open((at / "broken.bin").c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    char byte;
+    CHECK(errno_of(static_cast<int>(::read(fd, &byte, 1))) == EIO);
+    ::close(fd);
+    m.unmount();
+    std::lock_guard lock(mutex);
+    INFO(lines.size() << " error lines");
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines[0].find("read of '/broken.bin' failed with EIO; s3: bucket 'logged', key "
+                        "'run-7/broken.bin'") != std::string::npos);
 }
 
 TEST_CASE("fuse: the library's RAII mount flushes and unmounts when it goes", "[fuse]") {

@@ -713,6 +713,10 @@ TEST_CASE("http a stale kept-alive connection is replaced", "[http]") {
         CHECK(run_on(io, c.send(server.url(), make_request(verb::get, "/b"))).status == 200);
         CHECK(server.requests() == 3);
         CHECK(server.connections() == 2);
+        // Not an attempt, but not silent either.
+        CHECK(log.count("debug: sending GET http://127.0.0.1:") == 1);
+        CHECK(log.count("/b again on a new connection: the kept-alive one was closed by the "
+                        "server") == 1);
 
         // A non-idempotent request that reached the server is not replayed.
         http::request post = make_request(verb::post, "/c", "x");

@@ -2,9 +2,12 @@
 // HEAD per entry, and read-ahead with parallel ranged GETs.
 
 #include "support/async.hpp"
+#include "support/files.hpp"
+#include "support/mounts.hpp"
 #include "support/temp_dir.hpp"
 #include "support/volume_fixtures.hpp"
 
+#include <skyvol/fs/detail/read_cache.hpp>
 #include <skyvol/store/local_store.hpp>
 #include <skyvol/store/memory_store.hpp>
 #include <skyvol/volume.hpp>
@@ -76,6 +79,47 @@ TEMPLATE_TEST_CASE("volume: read caches keep what was read, keyed by ETag", "[vo
         CHECK(files() == 1);
         CHECK(v.read_cache_bytes() <= o.caches.disk_bytes);
     }
+}
+
+TEST_CASE("object cache: room for downloads under the cap and the disk's margin, least "
+          "recently used out first",
+          "[cache]") {
+    temp_dir dir;
+    small_disk disk(dir.path() / "disk", 16u << 20);
+    // No margin, a 12 MiB cap.
+    detail::object_cache cache(disk / "objects", 12u << 20, 0.0);
+    const auto fill = [&](std::uint64_t size) {
+        const std::filesystem::path temp = cache.temp_path();
+        write_file(temp, std::string(static_cast<std::size_t>(size), 'x'));
+        return temp;
+    };
+
+    // A download 8 MiB into its 10 MiB counts 2 MiB against the free space, 10 against the cap.
+    auto first = cache.reserve(10u << 20);
+    REQUIRE(first);
+    const auto first_temp = fill(8u << 20);
+    first.wrote(8u << 20);
+    CHECK_FALSE(cache.reserve(3u << 20)); // over the cap
+    auto second = cache.reserve(2u << 20);
+    CHECK(second);                        // 8 MiB free, 4 of them still to be written
+    CHECK_FALSE(cache.reserve(1u << 20)); // the cap again: 10 + 2 held
+    cache.publish(first_temp, "a", "1", 8u << 20, std::move(first));
+    second = {};
+    CHECK(cache.used_bytes() == 8u << 20);
+
+    // Another 6 MiB needs the cap: the least recently used copy goes. More than the cap never fits.
+    auto third = cache.reserve(6u << 20);
+    REQUIRE(third);
+    CHECK(cache.used_bytes() == 0);
+    CHECK_FALSE(cache.find("a", "1"));
+    cache.publish(fill(6u << 20), "b", "1", 6u << 20, std::move(third));
+    CHECK_FALSE(cache.reserve(13u << 20));
+    CHECK(cache.find("b", "1")); // evicting nothing for it
+
+    // A writer that finds the disk full takes the clean copies' room.
+    CHECK(cache.make_room(12u << 20));
+    CHECK(cache.used_bytes() == 0);
+    CHECK_FALSE(cache.make_room(1)); // nothing left to give
 }
 
 TEST_CASE("volume: concurrent first reads share one stat and one disk-cache download",

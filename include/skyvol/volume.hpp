@@ -142,7 +142,7 @@ public:
             if (n < 0) {
                 if (errno == EINTR) continue;
                 // A full disk: the read cache's clean copies give way, once per write.
-                if (errno == ENOSPC && !made_room &&
+                if ((errno == ENOSPC || errno == EDQUOT) && !made_room &&
                     (made_room = core_->make_room(data.size() - done)))
                     continue;
                 ec = last_error();
@@ -753,6 +753,13 @@ public:
     }
     /// Bytes the read cache (cache::memory or cache::disk) holds now.
     std::uint64_t read_cache_bytes() const { return core_->read_cache_bytes(); }
+
+    /// `ec` as a sentence about `path`: "s3: bucket 'b', key 'run/f': connection failed".
+    std::string describe(const std::error_code& ec, std::string_view path) const {
+        std::error_code norm;
+        const std::string key = core_->key_of(normalize_path(path, norm));
+        return skyvol::describe(ec, core_->where(key));
+    }
     /// Bytes that open files' read-ahead buffers hold now (within `read_ahead_options::budget`,
     /// beyond it only by what readers wait for).
     std::uint64_t read_ahead_bytes() const { return core_->read_ahead_bytes(); }

@@ -55,15 +55,11 @@ public:
         key_.clear();
         return true;
     }
-    bool on_string_part(std::string_view, std::size_t, boost::system::error_code&) {
-        return true;
-    }
+    bool on_string_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
     bool on_string(std::string_view, std::size_t, boost::system::error_code&) { return value(); }
     bool on_number_part(std::string_view, boost::system::error_code&) { return true; }
     bool on_int64(std::int64_t, std::string_view, boost::system::error_code&) { return value(); }
-    bool on_uint64(std::uint64_t, std::string_view, boost::system::error_code&) {
-        return value();
-    }
+    bool on_uint64(std::uint64_t, std::string_view, boost::system::error_code&) { return value(); }
     bool on_double(double, std::string_view, boost::system::error_code&) { return value(); }
     bool on_bool(bool, boost::system::error_code&) { return value(); }
     bool on_null(boost::system::error_code&) { return value(); }

@@ -221,18 +221,19 @@ private:
         const std::string id = key + '\0' + st.etag;
         std::filesystem::path temp;
         std::shared_ptr<cache_fill> fill;
+        std::shared_ptr<object_cache::reservation> room;
         {
             // A fill leaves the map only after publishing: absent here, the copy is complete
             // or was never started.
             std::lock_guard lock(state_->fills_mutex);
             if (auto it = state_->fills.find(id); it != state_->fills.end()) return it->second;
             if ((cached = state_->objects.find(key, st.etag))) return nullptr;
-            if (!state_->objects.reserve(st.size)) return nullptr;
+            room = std::make_shared<object_cache::reservation>(state_->objects.reserve(st.size));
+            if (!*room) return nullptr;
             temp = state_->objects.temp_path();
             unique_fd out(::open(temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
             if (!out) {
                 const std::error_code ec = last_error();
-                state_->objects.unreserve(st.size);
                 if (to_errno(ec) == ENOSPC) return nullptr;
                 fail(ec);
             }
@@ -240,33 +241,35 @@ private:
                                                 download_chunk_size(state_->shape));
             state_->fills.emplace(id, fill);
         }
-        boost::asio::co_spawn(state_->executor, fill_cache(state_, id, key, st, temp, fill),
+        boost::asio::co_spawn(state_->executor,
+                              fill_cache(state_, id, key, st, temp, fill, std::move(room)),
                               boost::asio::detached);
         return fill;
     }
 
-    /// Downloads a whole object into `temp`, telling `fill`'s readers of each chunk, then
-    /// moves it into the disk cache.
-    static boost::asio::awaitable<void> fill_cache(std::shared_ptr<state> self, std::string id,
-                                                   std::string key, file_status st,
-                                                   std::filesystem::path temp,
-                                                   std::shared_ptr<cache_fill> fill) {
+    /// Downloads a whole object into `temp`, telling `fill`'s readers and the reservation of
+    /// each chunk, then moves it into the disk cache.
+    static boost::asio::awaitable<void>
+    fill_cache(std::shared_ptr<state> self, std::string id, std::string key, file_status st,
+               std::filesystem::path temp, std::shared_ptr<cache_fill> fill,
+               std::shared_ptr<object_cache::reservation> room) {
         // Named, not a temporary in the co_await: g++ 12 destroys such temporaries twice.
-        chunk_written on_chunk = [fill](std::uint64_t offset, std::size_t) {
+        chunk_written on_chunk = [fill, room](std::uint64_t offset, std::size_t n) {
+            room->wrote(n);
             fill->written(offset);
         };
         std::exception_ptr failure;
         try {
             const std::uint64_t got = co_await download_to_file(
                 self->store, key, fill->fd(), st.size, self->shape, std::move(on_chunk));
-            self->objects.publish(temp, key, st.etag, got, st.size);
+            self->objects.publish(temp, key, st.etag, got, std::move(*room));
         } catch (...) {
             failure = std::current_exception();
         }
         if (failure) {
             std::error_code ignored;
             std::filesystem::remove(temp, ignored);
-            self->objects.unreserve(st.size);
+            *room = object_cache::reservation(); // before the readers fall back to the bucket
             fill->fail(failure);
         } else {
             fill->finish();

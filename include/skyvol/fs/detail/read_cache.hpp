@@ -26,6 +26,7 @@
 #include <string>
 #include <sys/statvfs.h>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace skyvol::detail {
@@ -87,6 +88,53 @@ private:
 /// system).
 class object_cache {
 public:
+    /// Room held for one download, counted against the cap at its full size and against the
+    /// free space by what it has still to write; given back when published or dropped.
+    class reservation {
+    public:
+        reservation() = default;
+        reservation(reservation&& other) noexcept
+            : cache_(std::exchange(other.cache_, nullptr))
+            , size_(other.size_)
+            , written_(other.written_) {}
+        reservation& operator=(reservation&& other) noexcept {
+            if (this != &other) {
+                release();
+                cache_ = std::exchange(other.cache_, nullptr);
+                size_ = other.size_;
+                written_ = other.written_;
+            }
+            return *this;
+        }
+        ~reservation() { release(); }
+        explicit operator bool() const noexcept { return cache_ != nullptr; }
+
+        /// The download wrote `n` more bytes: on the disk now, no longer ahead of it.
+        void wrote(std::uint64_t n) {
+            if (!cache_) return;
+            std::lock_guard lock(cache_->mutex_);
+            n = std::min(n, size_ - written_);
+            written_ += n;
+            cache_->ahead_ -= n;
+        }
+
+    private:
+        friend class object_cache;
+        reservation(object_cache* cache, std::uint64_t size)
+            : cache_(cache)
+            , size_(size) {}
+        void release() {
+            if (!cache_) return;
+            std::lock_guard lock(cache_->mutex_);
+            cache_->reserved_ -= size_;
+            cache_->ahead_ -= size_ - written_;
+            cache_ = nullptr;
+        }
+        object_cache* cache_ = nullptr;
+        std::uint64_t size_ = 0;
+        std::uint64_t written_ = 0; ///< guarded by the cache's mutex
+    };
+
     /// `capacity_bytes` caps the cached objects (0: no cap); `keep_free` is the share of the
     /// folder's filesystem they leave free.
     object_cache(std::filesystem::path dir, std::uint64_t capacity_bytes, double keep_free = 0)
@@ -125,27 +173,24 @@ public:
     }
 
     /// Room for a download of `size` bytes: evicts least recently used objects until it fits
-    /// under the cap and leaves the margin free (counting the downloads under way at their full
-    /// size). False, evicting nothing, where even an empty cache could not hold it: the object
-    /// is read from the bucket instead. A true is settled by `publish` or `unreserve`.
-    bool reserve(std::uint64_t size) {
+    /// under the cap and leaves the margin free, beside what the downloads under way have still
+    /// to write. Empty where even an empty cache could not hold it (nothing is evicted then):
+    /// the object is read from the bucket instead.
+    reservation reserve(std::uint64_t size) {
         std::lock_guard lock(mutex_);
         // Evicting every copy would leave the cap free, and about `used_` more bytes on disk
         // (less what open readers still hold).
-        if (capacity_ && reserved_ + size > capacity_) return false;
-        if (free_bytes() + used_ < margin_ + reserved_ + size) return false;
+        if (capacity_ && reserved_ + size > capacity_) return {};
+        if (free_bytes() + used_ < margin_ + ahead_ + size) return {};
         const auto fits = [&] {
-            return !over_capacity(size) && free_bytes() >= margin_ + reserved_ + size;
+            return !over_capacity(size) && free_bytes() >= margin_ + ahead_ + size;
         };
         while (!fits() && !lru_.empty())
             evict_oldest();
-        if (!fits()) return false;
+        if (!fits()) return {};
         reserved_ += size;
-        return true;
-    }
-    void unreserve(std::uint64_t size) {
-        std::lock_guard lock(mutex_);
-        reserved_ -= std::min(reserved_, size);
+        ahead_ += size;
+        return reservation(this, size);
     }
 
     /// A fresh temp path in the cache folder to download into.
@@ -155,15 +200,14 @@ public:
                        ".tmp");
     }
 
-    /// Moves a finished download of `size` bytes (for which `reserved` bytes were reserved) into
-    /// the cache; returns its final path.
+    /// Moves a finished download of `size` bytes into the cache, giving back its reservation;
+    /// returns its final path.
     std::filesystem::path publish(const std::filesystem::path& temp, const std::string& key,
-                                  const std::string& etag, std::uint64_t size,
-                                  std::uint64_t reserved) {
+                                  const std::string& etag, std::uint64_t size, reservation room) {
         const std::string name = name_of(key, etag);
         std::filesystem::rename(temp, dir_ / name);
+        room = reservation();
         std::lock_guard lock(mutex_);
-        reserved_ -= std::min(reserved_, reserved);
         if (!index_.count(name)) add(name, size);
         while (over_capacity(0) && !lru_.empty() && lru_.back() != name)
             evict_oldest();
@@ -228,6 +272,7 @@ private:
     std::unordered_map<std::string, slot> index_;
     std::uint64_t used_ = 0;
     std::uint64_t reserved_ = 0; ///< downloads under way, at their full size
+    std::uint64_t ahead_ = 0;    ///< what downloads under way have still to write
     std::atomic<std::uint64_t> counter_{0};
 };
 

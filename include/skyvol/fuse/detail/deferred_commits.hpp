@@ -10,8 +10,8 @@
 ///
 /// Locks: `settle` takes an open file's mutex with this object's mutex released, and marks the
 /// handles it works on, so a release (`forget`) waits for it to let go before the handle is
-/// freed. A close may call `started` under its file's mutex; nothing here is held while a
-/// handler runs.
+/// freed. `defer`, `undefer` and `started` may be called under an open file's mutex (that
+/// mutex, then this object's); nothing here is held while a handler runs.
 
 #include <skyvol/file.hpp>
 
@@ -35,6 +35,14 @@ public:
         for (auto [it, end] = deferred_.equal_range(h->path); it != end; ++it)
             if (it->second == h) return; // two descriptors flushed at once
         deferred_.emplace(h->path, h);
+    }
+
+    /// `h` was written or resized after its flush deferred it: its own close commits it now.
+    /// Never waits (a writer calls it under its file's mutex, which a settle may wait for).
+    void undefer(Handle* h) {
+        std::lock_guard lock(mutex_);
+        for (auto [it, end] = deferred_.equal_range(h->path); it != end; ++it)
+            if (it->second == h) return (void)deferred_.erase(it);
     }
 
     /// `h` is flushed again or released: what commits it now is its own close. Waits while a
@@ -80,8 +88,11 @@ public:
         }
         std::vector<skyvol::file> files;
         for (Handle* h : taken) {
+            // One written since (between this taking it and its writer's `undefer`) is left to
+            // its own close.
             std::lock_guard handle_lock(h->mutex);
-            if (h->file.is_open()) files.push_back(std::exchange(h->file, skyvol::file()));
+            if (h->file.is_open() && !h->changed)
+                files.push_back(std::exchange(h->file, skyvol::file()));
         }
         bool wait = false;
         {

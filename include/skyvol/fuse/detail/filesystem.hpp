@@ -73,6 +73,7 @@ struct open_file {
     /// Written or resized through this handle since open or its last commit (guarded by
     /// `mutex`). A flush commits only then: see `close`.
     bool changed = false;
+    bool deferred = false;          ///< a flush left its commit to release (guarded by `mutex`)
     std::string store, bucket, key; ///< for messages
 };
 
@@ -265,6 +266,17 @@ private:
     static void reply_error(fuse_req_t req, const error_code& ec) {
         reply_error(req, std::error_code(ec));
     }
+    /// `reply_error` for a request about `path`. An EIO (the bucket or the network failed, not
+    /// the caller) also gets an error line naming the path, the key and the cause: the kernel
+    /// passes on only the number.
+    void reply_failure(fuse_req_t req, const error_code& ec, std::string_view op,
+                       const std::string& path) {
+        const std::error_code e(ec);
+        if (e && to_errno(e) == EIO)
+            options_.log(log_level::error, std::string(op) + " of '/" + path +
+                                               "' failed with EIO; " + volume_.describe(e, path));
+        reply_error(req, e);
+    }
 
     void init(fuse_conn_info* conn) {
         // O_TRUNC comes with open, so truncation needs no upload of its own.
@@ -317,7 +329,7 @@ private:
     }
     void answer_entry(fuse_req_t req, const std::string& path, const error_code& ec,
                       const file_status& st) {
-        if (ec) return reply_error(req, ec);
+        if (ec) return reply_failure(req, ec, "lookup", path);
         if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
         reply_entry_with(req, path, st);
     }
@@ -358,8 +370,8 @@ private:
         if (!path_of(req, ino, path)) return;
         interruptible(
             req, [&](auto done) { volume_.async_status(path, std::move(done)); },
-            [this, req, ino](error_code ec, file_status st) {
-                if (ec) return reply_error(req, ec);
+            [this, req, ino, path](error_code ec, file_status st) {
+                if (ec) return reply_failure(req, ec, "stat", path);
                 if (!st.exists()) return (void)fuse_reply_err(req, ENOENT);
                 const struct stat s = to_stat(ino, st);
                 fuse_reply_attr(req, &s, options_.attribute_timeout.count());
@@ -380,7 +392,7 @@ private:
         constexpr int changes = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
                                 FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW;
         auto finish = tracked([this, req, ino, path](error_code ec) {
-            if (ec) return reply_error(req, ec);
+            if (ec) return reply_failure(req, ec, "change of attributes", path);
             getattr(req, ino);
         });
         if (!(to_set & changes)) return finish(error_code{}); // atime only: not stored
@@ -411,11 +423,16 @@ private:
                 if (h->file.is_open()) {
                     std::error_code ec;
                     h->file.resize(size, ec);
-                    h->changed = true;
+                    mark_changed(*h);
                     lock.unlock();
                     return attributes(error_code(ec));
                 }
             }
+            // Through a handle whose file a flush closed: by path, as the last close left it.
+            if (fi)
+                return settled(path, [this, path, size, attributes]() mutable {
+                    volume_.async_resize_file(path, size, std::move(attributes));
+                });
             volume_.async_resize_file(path, size, attributes);
         }
     }
@@ -453,7 +470,7 @@ private:
             if (!child_path(req, parent, name, path)) return;
             volume_.async_create_file(path, creation_mode(req, mode),
                                       tracked([this, req, path](error_code ec, file_status st) {
-                                          if (ec) return reply_error(req, ec);
+                                          if (ec) return reply_failure(req, ec, "mknod", path);
                                           reply_entry_with(req, path, st);
                                       }));
         }
@@ -467,7 +484,7 @@ private:
             if (!child_path(req, parent, name, path)) return;
             volume_.async_create_directory(path, creation_mode(req, mode),
                                            tracked([this, req, path](error_code ec) {
-                                               if (ec) return reply_error(req, ec);
+                                               if (ec) return reply_failure(req, ec, "mkdir", path);
                                                reply_entry(req, path);
                                            }));
         }
@@ -480,7 +497,7 @@ private:
             std::string path;
             if (!child_path(req, parent, name, path)) return;
             volume_.async_create_symlink(target, path, tracked([this, req, path](error_code ec) {
-                                             if (ec) return reply_error(req, ec);
+                                             if (ec) return reply_failure(req, ec, "symlink", path);
                                              reply_entry(req, path);
                                          }));
         }
@@ -497,7 +514,7 @@ private:
                 volume_.async_remove(path, directory ? removal::directory : removal::file,
                                      tracked([this, req, path](error_code ec) {
                                          if (!ec) inodes_.removed(path);
-                                         reply_error(req, ec);
+                                         reply_failure(req, ec, "removal", path);
                                      }));
             });
         }
@@ -517,11 +534,11 @@ private:
                 flags & RENAME_NOREPLACE ? rename_mode::no_replace : rename_mode::replace;
             settled(from, [this, req, from, to, how] {
                 settled(to, [this, req, from, to, how] {
-                    volume_.async_rename(from, to, how,
-                                         tracked([this, req, from, to](error_code ec) {
-                                             if (!ec) inodes_.renamed(from, to);
-                                             reply_error(req, ec);
-                                         }));
+                    volume_.async_rename(
+                        from, to, how, tracked([this, req, from, to](error_code ec) {
+                            if (!ec) inodes_.renamed(from, to);
+                            reply_failure(req, ec, "rename to '/" + to + "'", from);
+                        }));
                 });
             });
         }
@@ -575,7 +592,7 @@ private:
     void open_settled(fuse_req_t req, const std::string& path, fuse_file_info fi) {
         const open_mode how = open_mode_of(fi.flags);
         auto opened = [this, req, path, fi](error_code ec, file f) {
-            if (ec) return reply_error(req, ec);
+            if (ec) return reply_failure(req, ec, "open", path);
             reply_open(req, path, std::move(f), fi, nullptr);
         };
         if (!has(how, open_mode::write_access))
@@ -599,7 +616,7 @@ private:
             settled(path, [this, req, path, fi, how, permissions] {
                 volume_.async_open(
                     path, how, permissions, tracked([this, req, path, fi](error_code ec, file f) {
-                        if (ec) return reply_error(req, ec);
+                        if (ec) return reply_failure(req, ec, "creation", path);
                         const fuse_entry_param e = entry_of(inodes_.remember(path), f.status());
                         reply_open(req, path, std::move(f), fi, &e);
                     }));
@@ -620,9 +637,9 @@ private:
                 else
                     volume_.async_read(h->path, at, into, std::move(done));
             },
-            [this, req, buffer](error_code ec, std::size_t n) {
+            [this, req, buffer, path = h->path](error_code ec, std::size_t n) {
                 if (ec)
-                    reply_error(req, ec);
+                    reply_failure(req, ec, "read", path);
                 else
                     fuse_reply_buf(req, buffer->data(), n);
                 read_buffers_.recycle(std::move(*buffer));
@@ -643,22 +660,25 @@ private:
             auto copy = std::make_shared<std::string>(data, size);
             open_mode how = open_mode::read_write;
             if (h->append) how = how | open_mode::append_bit;
-            volume_.async_open(h->path, how, tracked([req, h, copy, offset](error_code ec, file f) {
-                                   if (ec) return reply_error(req, ec);
-                                   std::lock_guard lock(h->mutex);
-                                   if (!h->file.is_open()) h->file = std::move(f);
-                                   write_open(req, *h, copy->data(), copy->size(), offset);
-                               }));
+            settled(h->path, [this, req, h, copy, offset, how] {
+                volume_.async_open(h->path, how,
+                                   tracked([this, req, h, copy, offset](error_code ec, file f) {
+                                       if (ec) return reply_failure(req, ec, "reopen", h->path);
+                                       std::lock_guard lock(h->mutex);
+                                       if (!h->file.is_open()) h->file = std::move(f);
+                                       write_open(req, *h, copy->data(), copy->size(), offset);
+                                   }));
+            });
         }
     }
 
     /// Writes into the staging copy (local disk) and replies; `h.mutex` is held.
-    static void write_open(fuse_req_t req, open_file& h, const char* data, std::size_t size,
-                           off_t offset) {
+    void write_open(fuse_req_t req, open_file& h, const char* data, std::size_t size,
+                    off_t offset) {
         std::error_code ec;
         const std::uint64_t at = h.append ? h.file.size() : static_cast<std::uint64_t>(offset);
         const std::size_t n = h.file.write_at(at, boost::asio::buffer(data, size), ec);
-        h.changed = true;
+        mark_changed(h);
         if (ec) return reply_error(req, ec);
         fuse_reply_write(req, n);
     }
@@ -687,11 +707,14 @@ private:
             return (void)fuse_reply_err(req, 0);
         }
         if (!release && !h->changed) {
+            // Under the lock: a settle must not miss it. No release before this flush's reply.
+            deferred_.defer(h);
+            h->deferred = true;
             lock.unlock();
-            deferred_.defer(h); // no release before this flush's reply
             return (void)fuse_reply_err(req, 0);
         }
         h->changed = false; // what arrives from here on reopens the file (see `write`)
+        h->deferred = false;
         const std::string path = h->path;
         deferred_.started(path);
         // Closed with the lock released: a release's completion frees `h` (and its mutex), and
@@ -710,6 +733,13 @@ private:
                 fuse_reply_err(req, commit_errno(ec));
             }
         }));
+    }
+
+    /// `h` was written or resized (`h.mutex` is held): a flush that deferred its commit no longer
+    /// speaks for it.
+    void mark_changed(open_file& h) {
+        h.changed = true;
+        if (std::exchange(h.deferred, false)) deferred_.undefer(&h);
     }
 
     /// Runs `then` once `path` is as the last close(2) of it left it: deferred handles of it
@@ -753,7 +783,7 @@ private:
                 volume_.async_directory(path, listing_detail::listed, std::move(done));
             },
             [this, req, path, fi](error_code ec, std::vector<directory_entry> entries) mutable {
-                if (ec) return reply_error(req, ec);
+                if (ec) return reply_failure(req, ec, "listing", path);
                 auto* d = keep(
                     std::make_unique<open_directory>(open_directory{path, std::move(entries)}));
                 fi.fh = handle_value(d);

@@ -116,6 +116,11 @@ inline boost::asio::awaitable<response> send(std::shared_ptr<client_state> s, ur
             if (result.stale && may_repeat && !stale_retried) {
                 stale_retried = true;
                 --attempt;
+                if (o.log)
+                    o.log(log_level::debug, "sending " + label +
+                                                " again on a new connection: the kept-alive one "
+                                                "was closed by the server (" +
+                                                result.what + ")");
                 continue;
             }
             if (!result.retryable || !may_repeat || attempt >= max_attempts)
