@@ -739,11 +739,18 @@ TEST_CASE("fuse: a full write-back cache refuses writes with ENOSPC and recovers
     tool_mount m(bucket, dir.path() / "mnt", "mount-cached", args + " --cache-size 48M");
     INFO(m.result().output);
     REQUIRE(m.ok());
-    // A download moves into the cache just after its last read returns.
+    // A download moves into the cache (from a .tmp file) just after its last read returns.
     const auto cached_objects = [&](std::size_t expected) {
-        for (int i = 0; i < 2000 && files_in(cache / "objects") != expected; ++i)
+        const auto published = [&] {
+            std::size_t n = 0;
+            for (const auto& e : fs::directory_iterator(cache / "objects"))
+                n += e.path().extension() != ".tmp";
+            return n;
+        };
+        for (int i = 0;
+             i < 5000 && (published() != expected || files_in(cache / "objects") != expected); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        return files_in(cache / "objects");
+        return published();
     };
     // Larger than the disk: streamed from the bucket, nothing kept.
     CHECK(slurp(m / "dataset.bin") == dataset);

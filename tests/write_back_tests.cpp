@@ -167,10 +167,10 @@ TEST_CASE("write-back: a full cache disk refuses writes with ENOSPC and keeps no
     // read returns).
     for (unsigned i = 0; i < 3; ++i)
         CHECK(v.read_file("shard" + std::to_string(i)) == shards[i]);
-    for (int i = 0; i < 2000 && files_in(objects) != 2; ++i)
+    for (int i = 0; i < 5000 && v.read_cache_bytes() != 12u << 20; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    CHECK(files_in(objects) == 2);
     CHECK(v.read_cache_bytes() == 12u << 20);
+    CHECK(files_in(objects) == 2);
 
     // 16 MiB of new data fits once clean copies leave.
     const std::string checkpoint = pattern(16u << 20, 2);
