@@ -756,8 +756,7 @@ public:
 
     /// `ec` as a sentence about `path`: "s3: bucket 'b', key 'run/f': connection failed".
     std::string describe(const std::error_code& ec, std::string_view path) const {
-        std::error_code norm;
-        const std::string key = core_->key_of(normalize_path(path, norm));
+        const std::string key = key_for(path);
         return skyvol::describe(ec, core_->where(key));
     }
     /// Bytes that open files' read-ahead buffers hold now (within `read_ahead_options::budget`,
@@ -918,10 +917,14 @@ private:
         co_await std::move(op);
     }
 
+    /// The key a path names in messages (as given where it does not normalize).
+    std::string key_for(std::string_view path) const {
+        std::error_code norm;
+        return core_->key_of(normalize_path(path, norm));
+    }
     void raise(const std::error_code& ec, std::string_view path) const {
         if (!ec) return;
-        std::error_code norm;
-        const std::string key = core_->key_of(normalize_path(path, norm));
+        const std::string key = key_for(path);
         detail::throw_if(ec, core_->where(key));
     }
 

@@ -16,6 +16,7 @@
 /// object is gone) and reads nothing but the bucket: the journal's overlay is the core's.
 
 #include <skyvol/detail/posix_file.hpp>
+#include <skyvol/detail/run.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/fs/detail/cache_fill.hpp>
 #include <skyvol/fs/detail/read_cache.hpp>
@@ -30,7 +31,6 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/system/system_error.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -43,7 +43,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <system_error>
 #include <unordered_map>
 
 namespace skyvol::detail {
@@ -161,7 +160,7 @@ public:
                 failure = std::current_exception();
             }
             // The disk filled up under the download (writers took the space): read the bucket.
-            if (failure && is_no_space(failure))
+            if (failure && to_errno(error_from(failure)) == ENOSPC)
                 co_return co_await state_->get_range(path, offset, buffer);
             if (failure) std::rethrow_exception(failure);
             co_return read_local(fill->fd(), offset, buffer);
@@ -200,18 +199,6 @@ private:
         std::mutex fills_mutex;
         std::unordered_map<std::string, std::shared_ptr<cache_fill>> fills; ///< by key and ETag
     };
-
-    static bool is_no_space(const std::exception_ptr& failure) {
-        try {
-            std::rethrow_exception(failure);
-        } catch (const boost::system::system_error& e) {
-            return to_errno(std::error_code(e.code())) == ENOSPC;
-        } catch (const std::system_error& e) {
-            return to_errno(e.code()) == ENOSPC;
-        } catch (...) {
-        }
-        return false;
-    }
 
     /// The disk cache's copy of this version of `key`: its path in `cached`, or the download
     /// filling it, which this call starts if none runs and there is room. Concurrent first reads

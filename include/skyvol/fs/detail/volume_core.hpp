@@ -66,7 +66,7 @@ public:
         options_.cache_dir = folder_->path();
         staging_.emplace(options_.cache_dir / "staging");
         // reads_ is built next; the commits call this only once the volume is in use.
-        auto make_room = [this](std::uint64_t bytes) { return reads_->make_room(bytes); };
+        auto make_room = [this](std::uint64_t bytes) { return this->make_room(bytes); };
         commits_.emplace(commits_context<Store>{executor_, store_, options_, folder_->path(),
                                                 transfer(), std::move(make_room)});
         reads_.emplace(reads_context<Store>{executor_, store_, options_, range_getter_of(),
