@@ -938,6 +938,142 @@ TEST_CASE("fuse: an overwrite by a writer that truncates on open uploads once an
     CHECK(slurp(m / "ckpt") == "old checkpoint");
 }
 
+TEST_CASE("fuse: a mount that cannot reach its bucket says which bucket, which endpoint and why",
+          "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path at = dir.path() / "mnt";
+    fs::create_directories(at);
+    const tls_files self_signed =
+        make_self_signed(dir.path(), "self", "localhost", "DNS:localhost,IP:127.0.0.1");
+    const tls_files elsewhere =
+        make_self_signed(dir.path(), "elsewhere", "elsewhere.example", "DNS:elsewhere.example");
+    const auto answers = [](const http_exchange&) { return http_reply(); };
+    // `timeout`: a mount that wrongly succeeds in the foreground must not hang the suite.
+    const auto mount = [&](const std::string& endpoint, const std::string& env,
+                           const std::string& extra = "") {
+        return run("timeout 60 env AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=example "
+                   "AWS_CA_BUNDLE= SSL_CERT_FILE= " +
+                   env + " " + skyvol_tool() + " mount s3://data-bucket " + quoted(at) +
+                   " --mode read-only --endpoint " + endpoint + " " + extra);
+    };
+    const auto says = [&](const command_result& r, std::initializer_list<std::string> parts) {
+        INFO(r.output);
+        CHECK(r.status == 1);
+        CHECK_FALSE(is_mounted(at));
+        for (const std::string& part : parts)
+            CHECK(r.output.find(part) != std::string::npos);
+        CHECK(r.output.find("[std:") == std::string::npos); // no error-category noise
+    };
+    const std::string opening = "skyvol: cannot open the volume: s3: bucket 'data-bucket': ";
+    SECTION("a self-signed certificate, in the background and in the foreground") {
+        http_test_server server(answers, &self_signed);
+        const std::string endpoint = "https://127.0.0.1:" + std::to_string(server.port());
+        for (const char* extra : {"", "--foreground"}) {
+            INFO(extra);
+            says(mount(endpoint, "", extra),
+                 {opening + "connection failed (HEAD " + endpoint + "/data-bucket: ",
+                  "TLS certificate verification failed for " + endpoint + ": self-signed"});
+        }
+        CHECK(server.requests() == 0);
+    }
+    SECTION("a certificate for another host, from a CA that AWS_CA_BUNDLE trusts") {
+        http_test_server server(answers, &elsewhere);
+        const std::string endpoint = "https://127.0.0.1:" + std::to_string(server.port());
+        says(mount(endpoint, "AWS_CA_BUNDLE=" + elsewhere.cert),
+             {opening + "connection failed", "verification failed for " + endpoint, "mismatch"});
+    }
+    SECTION("a closed port") {
+        says(mount("http://127.0.0.1:1", ""),
+             {opening + "connection failed",
+              "cannot connect to http://127.0.0.1:1: Connection refused"});
+    }
+    SECTION("an AWS_CA_BUNDLE that names no file") {
+        const std::string missing = (dir.path() / "no-such-bundle.pem").string();
+        says(mount("https://127.0.0.1:1", "AWS_CA_BUNDLE=" + missing),
+             {opening + "invalid configuration (AWS_CA_BUNDLE names the CA file '" + missing +
+              "', which cannot be read: No such file or directory)"});
+    }
+    SECTION("a bucket the server does not have") {
+        test_server& server = shared_server(server_kind::s3rver);
+        says(mount(server.endpoint(), std::string("AWS_ACCESS_KEY_ID=") + server.access_key() +
+                                          " AWS_SECRET_ACCESS_KEY=" + server.secret_key()),
+             {opening + "not found (" + server.endpoint() + " answered 404"});
+    }
+}
+
+/// An S3 stand-in for a write-back mount whose uploads go wrong: the bucket is there and
+/// empty, and a PUT is refused with 503 SlowDown (`throttled`) or takes a second.
+http_reply troubled_bucket_reply(const http_exchange& in, bool throttled) {
+    http_reply reply;
+    const std::string path = in.target.substr(0, in.target.find('?'));
+    if (in.method == "HEAD" && path == "/troubled") return reply;
+    if (in.method == "GET" && in.target.find("list-type=2") != std::string::npos) {
+        reply.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>troubled"
+                     "</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false"
+                     "</IsTruncated></ListBucketResult>";
+    } else if (in.method == "PUT" && throttled) {
+        reply.status = 503;
+        reply.body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate."
+                     "</Message></Error>";
+    } else if (in.method == "PUT") {
+        reply.delay = std::chrono::seconds(1);
+        reply.headers.emplace_back("ETag", "\"put\"");
+    } else {
+        reply.status = 404;
+    }
+    return reply;
+}
+
+TEST_CASE("fuse: unmount says why uploads failed and counts what a killed daemon left",
+          "[fuse]") {
+    temp_dir dir("skyvol-fuse");
+    const fs::path cache = dir.path() / "cache";
+    const bool throttled = GENERATE(true, false);
+    http_test_server server(
+        [throttled](const http_exchange& in) { return troubled_bucket_reply(in, throttled); });
+    const mount_source source{"s3://troubled",
+                              "--endpoint http://127.0.0.1:" + std::to_string(server.port()),
+                              std::nullopt};
+    ::setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "example", 1);
+    tool_mount m(source, dir.path() / "mnt", "mount-cached",
+                 "--cache-dir " + quoted(cache) + " --write-back-delay 3600");
+    INFO(m.result().output);
+    REQUIRE(m.ok());
+    for (int i = 0; i < 4; ++i)
+        spit(m / ("part-" + std::to_string(i) + ".csv"), "epoch,loss\n" + std::to_string(i));
+    REQUIRE(m.pending() == 4);
+    const std::size_t journal_before = files_in(cache / "journal", ".entry");
+    REQUIRE(journal_before == 4);
+    if (throttled) {
+        // Was "4 closed file(s) could not be uploaded (Operation not supported)".
+        const auto failed = m.unmount();
+        INFO(failed.output);
+        CHECK(failed.status == 1);
+        CHECK(failed.output.find("4 closed file(s) could not be uploaded (s3: bucket 'troubled', "
+                                 "key 'part-0.csv': throttled by the service); they stay in " +
+                                 cache.string()) != std::string::npos);
+        CHECK_FALSE(is_mounted(m.path()));
+        CHECK(files_in(cache / "journal", ".entry") == 4);
+    } else {
+        // Was "0 closed file(s) could not be uploaded" whatever the daemon left.
+        const int pid = m.pid();
+        auto unmounting = std::async(std::launch::async, [&] { return m.unmount(); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        REQUIRE(::kill(pid, SIGKILL) == 0);
+        const auto cut = unmounting.get();
+        INFO(cut.output);
+        const std::size_t left = files_in(cache / "journal", ".entry");
+        CHECK(left >= 1);
+        CHECK(left <= 3);
+        CHECK(cut.status == 1);
+        CHECK(cut.output.find("ended during the flush") != std::string::npos);
+        CHECK(cut.output.find(std::to_string(left) + " closed file(s) not yet uploaded stay in " +
+                              cache.string()) != std::string::npos);
+        CHECK_FALSE(is_mounted(m.path()));
+    }
+}
+
 TEST_CASE("fuse: busy, mounted, non-empty and missing mount points give clear errors", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path bucket = dir.path() / "bucket";

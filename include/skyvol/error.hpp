@@ -183,20 +183,17 @@ inline std::string describe(const std::error_code& ec, const error_context& wher
     return text;
 }
 
-/// Thrown by the throwing overloads of blocking calls; `code()` compares equal to `errc` values.
+/// Thrown by the throwing overloads of blocking calls; `code()` compares equal to `errc` values
+/// and `what()` is `describe(code(), where)`: what failed, then why.
 class error : public std::system_error {
 public:
     error(std::error_code ec, const error_context& where)
-        : std::system_error(ec, describe_without_code(ec, where)) {}
+        : std::system_error(ec)
+        , text_(describe(ec, where)) {}
+    const char* what() const noexcept override { return text_.c_str(); }
 
 private:
-    // std::system_error appends ": " + ec.message() itself, so leave it out here.
-    static std::string describe_without_code(const std::error_code& ec, const error_context& w) {
-        std::string text = describe(ec, {w.store, w.bucket, w.key, {}});
-        text.resize(text.size() - ec.message().size() - 2);
-        if (!w.detail.empty()) text.append(" [").append(w.detail).append("]");
-        return text;
-    }
+    std::string text_;
 };
 
 namespace detail {

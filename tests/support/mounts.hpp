@@ -22,6 +22,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 namespace skyvol::test {
 
@@ -164,13 +165,13 @@ private:
     std::filesystem::path path_;
 };
 
-/// Regular files below `dir` (0 if it does not exist).
-inline std::size_t files_in(const std::filesystem::path& dir) {
+/// Regular files below `dir` whose names end with `ending` (0 if `dir` does not exist).
+inline std::size_t files_in(const std::filesystem::path& dir, std::string_view ending = {}) {
     std::error_code ec;
     std::size_t n = 0;
     for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
          !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-        n += it->is_regular_file();
+        n += it->is_regular_file() && it->path().filename().string().ends_with(ending);
     return n;
 }
 

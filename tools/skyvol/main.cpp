@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -64,6 +65,19 @@ OPTS: allow_other, default_permissions, ro, uid=N, gid=N, umask=NNN, attr_timeou
       options (noatime, nodev, ...).
 )";
 
+/// What `e` says, without the " [category:value]" Boost appends to a plain system_error's
+/// message (skyvol::error and detail::explained_error are sentences already).
+std::string sentence_of(const std::exception& e) {
+    const auto* plain = dynamic_cast<const boost::system::system_error*>(&e);
+    if (!plain || dynamic_cast<const skyvol::detail::explained_error*>(&e)) return e.what();
+    std::string text = e.what();
+    const std::size_t at = text.rfind(" [");
+    if (text.ends_with(']') && at != std::string::npos &&
+        text.find(' ', at + 1) == std::string::npos && text.find(':', at) != std::string::npos)
+        text.resize(at);
+    return text;
+}
+
 int fail(const std::string& message) {
     std::fprintf(stderr, "skyvol: %s\n", message.c_str());
     return 1;
@@ -71,13 +85,18 @@ int fail(const std::string& message) {
 
 // ---- serving one mount (in the daemon, or in the foreground) ---------------------------------
 
-/// Tells the command that started a daemon how the mount went, once.
+/// Tells the command that started a daemon how the mount went, once; in the foreground (no
+/// channel, fd -1) an error goes to stderr.
 class ready_channel {
 public:
     explicit ready_channel(int fd)
         : fd_(fd) {}
     void ok() { send("ok\n"); }
-    void error(const std::string& message) { send("error: " + message + "\n"); }
+    void error(const std::string& message) {
+        if (fd_ < 0 && !told_) fail(message);
+        told_ = true;
+        send("error: " + message + "\n");
+    }
 
 private:
     void send(const std::string& text) {
@@ -85,8 +104,10 @@ private:
         [[maybe_unused]] const ssize_t n = ::write(fd_, text.data(), text.size());
         ::close(fd_);
         fd_ = -1;
+        told_ = true;
     }
     int fd_;
+    bool told_ = false; ///< the caller has been told (in the foreground: nothing is sent)
 };
 
 /// Waits for SIGINT/SIGTERM/SIGHUP (blocked in every thread) or for the mount to end.
@@ -118,8 +139,9 @@ Store open_store(const mount_request& r, logger& log) {
         o.endpoint = r.endpoint;
         o.http.log = log.as_sink(); // S3 error codes, messages and request ids; never secrets
         s3_store store = s3_store::from_uri(r.source, o);
-        // Reach the bucket before mounting, so that a wrong endpoint, bucket or key fails here.
-        store.async_head_bucket(boost::asio::use_future).get();
+        // Reach the bucket before mounting, so that a wrong endpoint, bucket or key fails here,
+        // saying which and why.
+        (void)store.head_bucket();
         return store;
     }
 }
@@ -149,7 +171,7 @@ int serve(mount_request& r, logger& log, ready_channel& ready) {
     try {
         vol = std::make_unique<volume<Store, Mode>>(open_store<Store>(r, log), options);
     } catch (const std::exception& e) {
-        ready.error(std::string("cannot open the volume: ") + e.what());
+        ready.error("cannot open the volume: " + sentence_of(e));
         return 1;
     }
     if constexpr (write_back_mode<Mode>)
@@ -251,6 +273,17 @@ std::string read_attribute(const std::string& path, const char* name) {
     return n < 0 ? std::string() : std::string(value, static_cast<std::size_t>(n));
 }
 
+/// Closed files a write-back cache folder holds for upload: one `N.entry` each in its journal
+/// (the layout of fs/detail/write_back_journal.hpp), for when no daemon is left to ask.
+std::size_t journal_entries(const std::string& cache_dir) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(
+             std::filesystem::path(cache_dir) / "journal", ec))
+        if (e.path().extension() == ".entry") ++n;
+    return n;
+}
+
 /// Unmounts without flushing; empty if done.
 std::string detach(const std::string& path, bool stale) {
     std::string said;
@@ -304,12 +337,25 @@ int unmount(const std::string& requested, std::chrono::seconds timeout) {
         }
         flusher.join();
         if (flush_errno) {
-            pending =
-                std::strtoull(read_attribute(path, fuse::control::pending).c_str(), nullptr, 10);
+            const std::string left = read_attribute(path, fuse::control::pending);
+            if (left.empty()) {
+                // The daemon is gone (killed): what it could not upload is in its journal.
+                std::fprintf(stderr,
+                             "skyvol: the mount's daemon (pid %s) ended during the flush (%s); "
+                             "%zu closed file(s) not yet uploaded stay in %s and upload at the "
+                             "next mount of that cache folder\n",
+                             pid_text.c_str(), std::strerror(flush_errno), journal_entries(cache),
+                             cache.c_str());
+                if (std::string problem = detach(path, true); !problem.empty())
+                    return fail(problem);
+                return 1;
+            }
+            const std::string why = read_attribute(path, fuse::control::upload_error);
             std::fprintf(stderr,
-                         "skyvol: %zu closed file(s) could not be uploaded (%s); they stay in "
+                         "skyvol: %s closed file(s) could not be uploaded (%s); they stay in "
                          "%s and upload at the next mount of that cache folder\n",
-                         pending, std::strerror(flush_errno), cache.c_str());
+                         left.c_str(), why.empty() ? std::strerror(flush_errno) : why.c_str(),
+                         cache.c_str());
             result = 1;
         }
     }

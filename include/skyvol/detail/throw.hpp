@@ -13,15 +13,36 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <string>
 #include <system_error>
+#include <utility>
 
 namespace skyvol::detail {
+
+/// A failure with the sentence that explains it (a connection's, TLS's or a server's reason,
+/// naming the endpoint): still the one exception type for code that only wants the code, but
+/// `what()` is the sentence alone, without Boost's "message [category:value]".
+class explained_error : public boost::system::system_error {
+public:
+    explained_error(std::error_code ec, std::string reason)
+        : boost::system::system_error(ec)
+        , reason_(std::move(reason)) {}
+    const char* what() const noexcept override { return reason_.c_str(); }
+
+private:
+    std::string reason_;
+};
 
 inline constexpr auto as_result = boost::asio::as_tuple(boost::asio::use_awaitable);
 
 /// Throws a system_error for `ec` (caught and turned back into a code at the API's edge).
 [[noreturn]] inline void fail(std::error_code ec) {
     throw boost::system::system_error(ec);
+}
+
+/// Throws `ec` with the sentence that explains it.
+[[noreturn]] inline void fail(std::error_code ec, std::string reason) {
+    throw explained_error(ec, std::move(reason));
 }
 
 /// Throws what a cancelled operation completes with (operation_aborted), for waits that end

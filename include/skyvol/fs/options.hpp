@@ -43,6 +43,9 @@ struct write_back_stats {
     std::uint64_t superseded = 0; ///< pending versions dropped for a rewrite closed right after
     std::uint64_t failed_attempts = 0;   ///< upload attempts that failed (each is retried)
     std::uint64_t unexpected_errors = 0; ///< of those, failures that were no store error
+    /// Why the last upload attempt failed, naming the key ("s3: bucket 'b', key 'k': throttled
+    /// by the service (...)"); empty again once an upload succeeds.
+    std::string last_failure;
 };
 
 /// Owner and permissions of objects that carry none (written by tools other than s3fs/skyvol).

@@ -28,6 +28,9 @@ inline constexpr char pid[] = "user.skyvol.pid";
 inline constexpr char cache_dir[] = "user.skyvol.cache_dir";
 /// Write (any value): returns once every closed file is uploaded, or with the upload's error.
 inline constexpr char flush[] = "user.skyvol.flush";
+/// Read: why the last upload attempt failed, naming the key and the cause, "" once an upload
+/// succeeds after it (write-back; "" otherwise). What a failed flush's errno cannot say.
+inline constexpr char upload_error[] = "user.skyvol.upload_error";
 
 /// The value of the readable attribute `name` for `volume`; none if `name` is not one.
 template <class Volume>
@@ -37,6 +40,12 @@ std::optional<std::string> value_of(const Volume& volume, std::string_view name)
             return std::to_string(volume.pending_uploads());
         else
             return "0";
+    }
+    if (name == upload_error) {
+        if constexpr (write_back_mode<typename Volume::mode_type>)
+            return volume.upload_stats().last_failure;
+        else
+            return std::string();
     }
     if (name == pid) return std::to_string(::getpid());
     if (name == cache_dir) return volume.options().cache_dir.string();

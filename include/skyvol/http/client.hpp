@@ -29,9 +29,9 @@ namespace skyvol::http {
 class client {
 public:
     /// Connections and timers run on `executor` (a strand per connection, so a thread pool is
-    /// fine). Throws boost::system::system_error with errc::invalid_config when
+    /// fine). Throws boost::system::system_error with errc::invalid_config, saying why, when
     /// options.ca_file cannot be loaded; CAs from the environment or the system are loaded on
-    /// the first https request instead.
+    /// the first https request (or load_tls) instead.
     explicit client(boost::asio::any_io_executor executor, client_options options = {})
         : s_(std::make_shared<detail::client_state>(std::move(executor), std::move(options))) {}
 
@@ -62,6 +62,11 @@ public:
                                                boost::asio::mutable_buffer into) {
         return detail::send(s_, origin, std::move(r), into, true);
     }
+
+    /// Loads the CA certificates now (the options', the environment's or the system's; see
+    /// detail::configured_ca) instead of at the first https request, so that a wrong CA file
+    /// fails by name before any request; throws like the constructor.
+    void load_tls() { s_->need_tls(); }
 
     /// Closes idle connections and fails waiting and later sends with errc::cancelled; sends
     /// already talking to a server finish.

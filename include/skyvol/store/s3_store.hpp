@@ -19,6 +19,7 @@
 #include <skyvol/detail/posix_file.hpp>
 #include <skyvol/detail/redact.hpp>
 #include <skyvol/detail/run.hpp>
+#include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/client.hpp>
 #include <skyvol/http/url.hpp>
@@ -32,8 +33,10 @@
 #include <skyvol/uri.hpp>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -255,6 +258,21 @@ public:
         return run<void(detail::asio_error_code, std::string)>(std::forward<CompletionToken>(token),
                                                                [s = s_] { return head_bucket(s); });
     }
+    /// HeadBucket, waiting (on a store with a pool of its own, or an executor other threads
+    /// run): the bucket's region. Throws skyvol::error naming the bucket and saying why: the
+    /// connection's or TLS's failure with the endpoint, or the status S3 answered and where.
+    /// What a tool calls before it mounts, so that a wrong endpoint, bucket or key fails there.
+    std::string head_bucket() {
+        try {
+            return boost::asio::co_spawn(s_->executor, head_bucket(s_), boost::asio::use_future)
+                .get();
+        } catch (const reply_error& e) {
+            throw error(std::error_code(e.code()),
+                        {"s3", s_->bucket, {}, endpoint().origin() + " " + e.what()});
+        } catch (const boost::system::system_error& e) {
+            throw error(std::error_code(e.code()), {"s3", s_->bucket, {}, e.what()});
+        }
+    }
 
 private:
     using headers = std::vector<std::pair<std::string, std::string>>;
@@ -314,6 +332,12 @@ private:
                     detail::throw_if(cec, {"s3", bucket, {}, why});
                 }
             }
+            // A CA file that cannot be loaded fails here, naming the file and who named it.
+            if (endpoint.tls()) try {
+                    client.load_tls();
+                } catch (const boost::system::system_error& e) {
+                    detail::throw_if(std::error_code(e.code()), {"s3", bucket, {}, e.what()});
+                }
         }
         ~state() {
             client.shutdown();
@@ -534,14 +558,23 @@ private:
         r.refusals_retryable = true; // S3 acts on nothing it answers 503 SlowDown or 429
         r.on_body = std::move(on_body);
         // Two statements, not one ?: with a co_await on each side: g++ 12 miscompiles that.
-        if (stream_into) {
-            http::response streamed = co_await s->client.send_into(origin, std::move(r), into);
-            log_failure(*s, origin.origin(), method, key, streamed, keys, signature);
-            co_return streamed;
+        try {
+            if (stream_into) {
+                http::response streamed = co_await s->client.send_into(origin, std::move(r), into);
+                log_failure(*s, origin.origin(), method, key, streamed, keys, signature);
+                co_return streamed;
+            }
+            http::response reply = co_await s->client.send(origin, std::move(r));
+            log_failure(*s, origin.origin(), method, key, reply, keys, signature);
+            co_return reply;
+        } catch (const skyvol::detail::explained_error& e) {
+            // The error code the caller gets cannot say why; the log does, once, here.
+            if (s->options.http.log && e.code() != errc::cancelled)
+                s->options.http.log(log_level::warning, "s3 " + s->bucket +
+                                                            (key.empty() ? "" : "/") + key +
+                                                            ": " + e.what());
+            throw;
         }
-        http::response reply = co_await s->client.send(origin, std::move(r));
-        log_failure(*s, origin.origin(), method, key, reply, keys, signature);
-        co_return reply;
     }
 
     /// The hex signature in a signed request's Authorization header ("" if unsigned).
@@ -589,9 +622,21 @@ private:
     /// Throws `ec`; `detail::async_run` turns it back into the operation's error code.
     [[noreturn]] static void fail(std::error_code ec) { throw std::system_error(ec); }
 
+    /// An error reply: what() says "answered 404 NoSuchBucket" (a code only if it looks like
+    /// one: the server's text can echo anything, and is logged redacted by log_failure).
+    struct reply_error : skyvol::detail::explained_error {
+        using explained_error::explained_error;
+    };
     [[noreturn]] static void fail_with(const http::response& r) {
         const detail::s3::error_reply e = detail::s3::parse_error(r.body);
-        fail(detail::s3::error_for(r.status, e.code));
+        std::string reason = "answered " + std::to_string(r.status);
+        const bool code_like = !e.code.empty() && e.code.size() <= 64 &&
+                               std::all_of(e.code.begin(), e.code.end(), [](char c) {
+                                   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                          (c >= '0' && c <= '9') || c == '.';
+                               });
+        if (code_like) reason += " " + e.code;
+        throw reply_error(detail::s3::error_for(r.status, e.code), std::move(reason));
     }
     static void check(const http::response& r) {
         if (r.status >= 300) fail_with(r);

@@ -7,6 +7,7 @@
 /// expected or not, is logged, counted and retried with backoff; `flush` reports the error once
 /// an entry has failed `attempts` times, and returns as soon as it is woken, not by polling.
 
+#include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/fs/detail/write_back_journal.hpp>
@@ -92,8 +93,11 @@ public:
     }
 
     write_back_stats stats() const {
-        return {uploaded_.load(), superseded_.load(), failed_attempts_.load(),
-                unexpected_errors_.load()};
+        write_back_stats out{uploaded_.load(), superseded_.load(), failed_attempts_.load(),
+                             unexpected_errors_.load(), {}};
+        std::lock_guard lock(mutex_);
+        out.last_failure = last_failure_;
+        return out;
     }
 
     /// Waits until the journal is empty. Throws the error of an entry that failed `attempts`
@@ -177,6 +181,7 @@ private:
                     std::lock_guard lock(self->mutex_);
                     self->retry_at_.reset();
                     self->attempts_ = 0;
+                    self->last_failure_.clear();
                 }
                 ++self->uploaded_;
                 self->notify_waiters();
@@ -226,9 +231,12 @@ private:
             attempts = ++attempts_;
         }
         std::error_code ec;
-        std::string what;
+        std::string what, reason; // reason: a store error's explanation (not unexpected)
         try {
             std::rethrow_exception(failure);
+        } catch (const explained_error& e) {
+            ec = e.code();
+            reason = e.what();
         } catch (const boost::system::system_error& e) {
             ec = e.code();
         } catch (const std::system_error& e) {
@@ -244,10 +252,10 @@ private:
             if (!ec) ec = errc::io_error;
         }
         const auto limit = std::max(1, settings_.attempts);
-        std::string message =
-            "upload of " + describe(ec, {store_.store_name(), store_.bucket_name(), key, {}});
-        if (!what.empty()) message += " (" + what + ")";
-        message += ", attempt " + std::to_string(attempts);
+        if (reason.empty()) reason = what;
+        const std::string sentence =
+            describe(ec, {store_.store_name(), store_.bucket_name(), key, reason});
+        std::string message = "upload of " + sentence + ", attempt " + std::to_string(attempts);
         message += attempts >= limit ? "; flush reports it, retries go on" : "; retrying";
         if (settings_.log)
             settings_.log(attempts >= limit ? log_level::error : log_level::warning, message);
@@ -257,6 +265,7 @@ private:
         {
             std::lock_guard lock(mutex_);
             retry_at_ = std::chrono::steady_clock::now() + backoff;
+            last_failure_ = sentence;
             if (attempts >= limit) failure_.emplace(ec, key);
         }
         if (attempts >= limit) notify_waiters();
@@ -294,11 +303,12 @@ private:
 
     /// Guards the members below; never held across a suspension, nor together with the
     /// journal's own mutex.
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::list<std::shared_ptr<channel>> waiters_;                    ///< one per running flush
     std::optional<std::pair<std::error_code, std::string>> failure_; ///< code and key
     std::optional<std::chrono::steady_clock::time_point> retry_at_;
-    int attempts_ = 0; ///< failures in a row of entry attempts_seq_
+    std::string last_failure_; ///< why the last attempt failed; cleared by an upload
+    int attempts_ = 0;         ///< failures in a row of entry attempts_seq_
     std::uint64_t attempts_seq_ = 0;
 };
 

@@ -847,9 +847,11 @@ private:
         interruptible(
             req, [&](auto done) { control::async_write(volume_, attribute, std::move(done)); },
             [this, req, flushing](error_code ec) {
-                if (ec && flushing)
-                    options_.log(log_level::error,
-                                 "flush failed, uploads stay queued: " + ec.message());
+                if (ec && flushing) {
+                    const std::string why = *control::value_of(volume_, control::upload_error);
+                    options_.log(log_level::error, "flush failed, uploads stay queued: " +
+                                                       (why.empty() ? ec.message() : why));
+                }
                 reply_error(req, ec);
             });
     }

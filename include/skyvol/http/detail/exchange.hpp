@@ -63,6 +63,7 @@ struct attempt_result {
     bool stale = false;      ///< a reused connection failed before any byte of a response
     bool retryable = false;  ///< another attempt may succeed (if the request allows it)
     bool reusable = false;   ///< the connection can carry another request
+    bool connecting = false; ///< failed before the connection was up (resolve, TCP, TLS)
 };
 
 inline bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -116,11 +117,16 @@ inline attempt_result failure(errc code, std::string what, bool retryable) {
     return r;
 }
 
-/// Resolves, connects and (for https) handshakes, all within connect_timeout.
-inline boost::asio::awaitable<attempt_result> connect(std::shared_ptr<connection> c, url origin,
-                                                      const client_options* o) {
+/// Resolves, connects and (for https) handshakes, all within connect_timeout and by
+/// `connect_by` (what the request's earlier attempts left of it).
+inline boost::asio::awaitable<attempt_result>
+connect(std::shared_ptr<connection> c, url origin, const client_options* o,
+        std::chrono::steady_clock::time_point connect_by) {
     using boost::asio::ip::tcp;
-    const auto deadline = std::chrono::steady_clock::now() + o->connect_timeout;
+    const auto began = std::chrono::steady_clock::now();
+    const auto deadline = std::min(began + o->connect_timeout, connect_by);
+    const std::string allowed =
+        millis(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - began));
     const std::string where = origin.origin();
     tcp::resolver resolver(c->strand);
     const std::string service = std::to_string(origin.port);
@@ -135,7 +141,7 @@ inline boost::asio::awaitable<attempt_result> connect(std::shared_ptr<connection
     if (is_timeout(cec))
         co_return failure(
             errc::timed_out,
-            "connecting to " + where + " took longer than " + millis(o->connect_timeout), true);
+            "connecting to " + where + " took longer than " + allowed, true);
     if (cec)
         co_return failure(errc::connection_failed,
                           "cannot connect to " + where + ": " + cec.message(), true);
@@ -158,7 +164,8 @@ inline boost::asio::awaitable<attempt_result> connect(std::shared_ptr<connection
             if (is_timeout(hec))
                 co_return failure(errc::timed_out,
                                   "the TLS handshake with " + where + " took longer than " +
-                                      millis(o->connect_timeout),
+                                      allowed + " (the server accepted the connection but "
+                                                "does not answer TLS)",
                                   true);
             co_return failure(errc::connection_failed,
                               "TLS handshake with " + where + " failed: " + hec.message(), true);
@@ -414,13 +421,16 @@ talk(std::shared_ptr<connection> c, Stream* stream, url origin, const request* r
 inline boost::asio::awaitable<attempt_result> exchange(std::shared_ptr<connection> c, url origin,
                                                        const request* r,
                                                        boost::asio::mutable_buffer into,
-                                                       bool into_mode, const client_options* o) {
+                                                       bool into_mode, const client_options* o,
+                                                       std::chrono::steady_clock::time_point
+                                                           connect_by) {
     if (c->connected && !c->looks_alive()) c->reset();
     const bool reused = c->connected;
     if (!c->connected) {
-        attempt_result connected = co_await connect(c, origin, o);
+        attempt_result connected = co_await connect(c, origin, o, connect_by);
         if (!connected.ok) {
             c->reset();
+            connected.connecting = true;
             co_return connected;
         }
     }

@@ -87,10 +87,15 @@ inline boost::asio::awaitable<response> send(std::shared_ptr<client_state> s, ur
     const auto start = std::chrono::steady_clock::now();
     const int max_attempts = std::max(1, o.max_attempts);
     bool stale_retried = false;
+    // Connecting has one budget over all attempts, connect_timeout from the first attempt
+    // that could not connect: an unreachable or stalled server fails in that time, not in
+    // max_attempts times it.
+    auto connect_by = std::chrono::steady_clock::time_point::max();
     for (int attempt = 1;; ++attempt) {
         std::shared_ptr<connection> c = co_await acquire(s, key, secure);
+        const auto attempt_began = std::chrono::steady_clock::now();
         auto [ep, result] = co_await boost::asio::co_spawn(
-            c->strand, exchange(c, origin, &r, into, into_mode, &o), use_tuple);
+            c->strand, exchange(c, origin, &r, into, into_mode, &o, connect_by), use_tuple);
         if (ep) {
             release(s, key, std::move(c), false);
             std::rethrow_exception(ep);
@@ -130,6 +135,16 @@ inline boost::asio::awaitable<response> send(std::shared_ptr<client_state> s, ur
         }
         const std::chrono::milliseconds delay =
             backoff_delay(o, attempt, result.ok ? &result.reply : nullptr);
+        if (!result.ok && result.connecting) {
+            connect_by = std::min(connect_by, attempt_began + o.connect_timeout);
+            if (std::chrono::steady_clock::now() + delay >= connect_by)
+                throw_http_error(static_cast<errc>(result.code.value()),
+                                 label + ": " + result.what + " (gave up after " +
+                                     std::to_string(attempt) + " attempt(s): connecting has " +
+                                     millis(o.connect_timeout) + " in all)");
+        } else {
+            connect_by = std::chrono::steady_clock::time_point::max(); // the server is reachable
+        }
         const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - start);
         if (attempt >= max_attempts || elapsed + delay > o.max_retry_time) {

@@ -5,6 +5,7 @@
 /// The client's TLS settings: one OpenSSL context per client, and per connection SNI plus a
 /// host-name check whose failure OpenSSL reports like any other verification error.
 
+#include <skyvol/detail/throw.hpp>
 #include <skyvol/error.hpp>
 #include <skyvol/http/options.hpp>
 
@@ -21,16 +22,19 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
 
 namespace skyvol::http::detail {
 
-/// A boost::system::system_error carrying a skyvol code, as the client throws them.
-[[noreturn]] inline void throw_http_error(errc code, const std::string& what) {
-    throw boost::system::system_error(boost::system::error_code(std::error_code(code)), what);
+/// What the client throws: a skyvol code and the sentence that says what failed and why.
+[[noreturn]] inline void throw_http_error(errc code, std::string what) {
+    skyvol::detail::fail(code, std::move(what));
 }
 
 inline std::string env_or_empty(const char* name) {
@@ -38,12 +42,19 @@ inline std::string env_or_empty(const char* name) {
     return value ? std::string(value) : std::string();
 }
 
-/// The CA file the options or the environment name, or "" for the system's default paths.
-inline std::string configured_ca_file(const client_options& o) {
-    std::string ca = o.ca_file;
-    if (ca.empty()) ca = env_or_empty("AWS_CA_BUNDLE");
-    if (ca.empty()) ca = env_or_empty("SSL_CERT_FILE");
-    return ca;
+/// The CA file to trust and what named it, or no file for the system's default paths. The
+/// order: `client_options::ca_file`, then $AWS_CA_BUNDLE (as the AWS CLI and SDKs read it),
+/// then $SSL_CERT_FILE (as OpenSSL reads it).
+struct ca_choice {
+    std::string file;
+    std::string named_by; ///< "the ca_file option", "AWS_CA_BUNDLE" or "SSL_CERT_FILE"
+};
+
+inline ca_choice configured_ca(const client_options& o) {
+    if (!o.ca_file.empty()) return {o.ca_file, "the ca_file option"};
+    for (const char* variable : {"AWS_CA_BUNDLE", "SSL_CERT_FILE"})
+        if (std::string file = env_or_empty(variable); !file.empty()) return {file, variable};
+    return {};
 }
 
 /// The context every TLS connection of a client shares. Loading the system's CA bundle takes
@@ -57,13 +68,22 @@ inline std::shared_ptr<boost::asio::ssl::context> make_tls_context(const client_
         return ctx;
     }
     ctx->set_verify_mode(ssl::verify_peer);
-    const std::string ca = configured_ca_file(o);
+    const ca_choice ca = configured_ca(o);
     boost::system::error_code ec;
-    if (!ca.empty()) {
-        ctx->load_verify_file(ca, ec);
+    if (!ca.file.empty()) {
+        // OpenSSL says "system lib" for a file it cannot open; errno says why.
+        if (std::FILE* f = std::fopen(ca.file.c_str(), "r"))
+            std::fclose(f);
+        else
+            throw_http_error(errc::invalid_config, ca.named_by + " names the CA file '" +
+                                                       ca.file + "', which cannot be read: " +
+                                                       std::strerror(errno));
+        ctx->load_verify_file(ca.file, ec);
         if (ec)
-            throw_http_error(errc::invalid_config,
-                             "cannot load CA certificates from '" + ca + "': " + ec.message());
+            throw_http_error(errc::invalid_config, ca.named_by + " names the CA file '" +
+                                                       ca.file + "', which holds no PEM "
+                                                       "certificates OpenSSL can load: " +
+                                                       ec.message());
     } else {
         ctx->set_default_verify_paths(ec);
         if (ec)
