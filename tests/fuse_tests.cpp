@@ -1024,8 +1024,7 @@ http_reply troubled_bucket_reply(const http_exchange& in, bool throttled) {
     return reply;
 }
 
-TEST_CASE("fuse: unmount says why uploads failed and counts what a killed daemon left",
-          "[fuse]") {
+TEST_CASE("fuse: unmount says why uploads failed and counts what a killed daemon left", "[fuse]") {
     temp_dir dir("skyvol-fuse");
     const fs::path cache = dir.path() / "cache";
     const bool throttled = GENERATE(true, false);

@@ -278,8 +278,8 @@ std::string read_attribute(const std::string& path, const char* name) {
 std::size_t journal_entries(const std::string& cache_dir) {
     std::error_code ec;
     std::size_t n = 0;
-    for (const auto& e : std::filesystem::directory_iterator(
-             std::filesystem::path(cache_dir) / "journal", ec))
+    for (const auto& e :
+         std::filesystem::directory_iterator(std::filesystem::path(cache_dir) / "journal", ec))
         if (e.path().extension() == ".entry") ++n;
     return n;
 }

@@ -571,8 +571,8 @@ private:
             // The error code the caller gets cannot say why; the log does, once, here.
             if (s->options.http.log && e.code() != errc::cancelled)
                 s->options.http.log(log_level::warning, "s3 " + s->bucket +
-                                                            (key.empty() ? "" : "/") + key +
-                                                            ": " + e.what());
+                                                            (key.empty() ? "" : "/") + key + ": " +
+                                                            e.what());
             throw;
         }
     }

@@ -93,8 +93,11 @@ public:
     }
 
     write_back_stats stats() const {
-        write_back_stats out{uploaded_.load(), superseded_.load(), failed_attempts_.load(),
-                             unexpected_errors_.load(), {}};
+        write_back_stats out{uploaded_.load(),
+                             superseded_.load(),
+                             failed_attempts_.load(),
+                             unexpected_errors_.load(),
+                             {}};
         std::lock_guard lock(mutex_);
         out.last_failure = last_failure_;
         return out;

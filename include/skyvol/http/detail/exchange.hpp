@@ -139,9 +139,8 @@ connect(std::shared_ptr<connection> c, url origin, const client_options* o,
     auto [cec, endpoint] = co_await c->tcp().async_connect(endpoints, use_tuple);
     (void)endpoint;
     if (is_timeout(cec))
-        co_return failure(
-            errc::timed_out,
-            "connecting to " + where + " took longer than " + allowed, true);
+        co_return failure(errc::timed_out,
+                          "connecting to " + where + " took longer than " + allowed, true);
     if (cec)
         co_return failure(errc::connection_failed,
                           "cannot connect to " + where + ": " + cec.message(), true);
@@ -164,8 +163,9 @@ connect(std::shared_ptr<connection> c, url origin, const client_options* o,
             if (is_timeout(hec))
                 co_return failure(errc::timed_out,
                                   "the TLS handshake with " + where + " took longer than " +
-                                      allowed + " (the server accepted the connection but "
-                                                "does not answer TLS)",
+                                      allowed +
+                                      " (the server accepted the connection but "
+                                      "does not answer TLS)",
                                   true);
             co_return failure(errc::connection_failed,
                               "TLS handshake with " + where + " failed: " + hec.message(), true);
@@ -418,12 +418,10 @@ talk(std::shared_ptr<connection> c, Stream* stream, url origin, const request* r
 }
 
 /// One attempt over `c`, connecting it first if it is new or its idle peer went away.
-inline boost::asio::awaitable<attempt_result> exchange(std::shared_ptr<connection> c, url origin,
-                                                       const request* r,
-                                                       boost::asio::mutable_buffer into,
-                                                       bool into_mode, const client_options* o,
-                                                       std::chrono::steady_clock::time_point
-                                                           connect_by) {
+inline boost::asio::awaitable<attempt_result>
+exchange(std::shared_ptr<connection> c, url origin, const request* r,
+         boost::asio::mutable_buffer into, bool into_mode, const client_options* o,
+         std::chrono::steady_clock::time_point connect_by) {
     if (c->connected && !c->looks_alive()) c->reset();
     const bool reused = c->connected;
     if (!c->connected) {

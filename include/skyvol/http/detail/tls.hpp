@@ -75,13 +75,13 @@ inline std::shared_ptr<boost::asio::ssl::context> make_tls_context(const client_
         if (std::FILE* f = std::fopen(ca.file.c_str(), "r"))
             std::fclose(f);
         else
-            throw_http_error(errc::invalid_config, ca.named_by + " names the CA file '" +
-                                                       ca.file + "', which cannot be read: " +
-                                                       std::strerror(errno));
+            throw_http_error(errc::invalid_config,
+                             ca.named_by + " names the CA file '" + ca.file +
+                                 "', which cannot be read: " + std::strerror(errno));
         ctx->load_verify_file(ca.file, ec);
         if (ec)
-            throw_http_error(errc::invalid_config, ca.named_by + " names the CA file '" +
-                                                       ca.file + "', which holds no PEM "
+            throw_http_error(errc::invalid_config, ca.named_by + " names the CA file '" + ca.file +
+                                                       "', which holds no PEM "
                                                        "certificates OpenSSL can load: " +
                                                        ec.message());
     } else {
