@@ -7,6 +7,7 @@
 #include "support/temp_dir.hpp"
 #include "support/test_servers.hpp"
 
+#include <skyvol/auth/detail/credential_text.hpp>
 #include <skyvol/fs/detail/transfer.hpp>
 #include <skyvol/store/detail/s3_protocol.hpp>
 #include <skyvol/store/s3_store.hpp>
@@ -38,6 +39,19 @@
 
 namespace skyvol::test {
 namespace s3 = skyvol::detail::s3;
+
+TEST_CASE("s3 protocol: dates past what system_clock holds are refused, not overflowed", "[s3]") {
+    // Found by fuzz_s3_replies: year 4053 overflowed the nanosecond count (UBSan).
+    using skyvol::detail::s3::parse_http_date;
+    using skyvol::detail::s3::parse_iso8601;
+    CHECK_FALSE(parse_iso8601("4053-01-02T03:04:05.000Z"));
+    CHECK_FALSE(parse_iso8601("9999-12-31T23:59:59Z"));
+    CHECK_FALSE(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"));
+    CHECK_FALSE(skyvol::auth::detail::parse_iso8601("9999-12-31T23:59:59Z"));
+    CHECK(parse_iso8601("2026-12-01T10:00:00.250Z"));
+    CHECK(parse_http_date("Tue, 01 Dec 2026 10:00:00 GMT"));
+    CHECK(skyvol::auth::detail::parse_iso8601("2200-01-01T00:00:00Z"));
+}
 
 TEST_CASE("s3 protocol: list replies parse with url encoding and pagination", "[s3]") {
     const std::string xml = R"(<?xml version="1.0" encoding="UTF-8"?>
@@ -153,6 +167,10 @@ TEST_CASE("s3 uris: each provider's endpoint and region and bucket rules", "[s3]
     parse("s3://Bad_Bucket/x");
     CHECK(ec == errc::invalid_config);
     CHECK(why.find("lower-case") != std::string::npos);
+    // Found by fuzz_uris: a doubled slash made a prefix (and so every key) start with '/'.
+    CHECK(parse("s3://data-bucket//imagenet").prefix == "imagenet");
+    CHECK(parse("cos://us-south/data-bucket//x/").prefix == "x/");
+    CHECK(parse("s3://data-bucket///").prefix.empty());
 
     where = parse("r2://my-bucket/checkpoints");
     REQUIRE_FALSE(ec);

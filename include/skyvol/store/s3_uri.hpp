@@ -106,7 +106,9 @@ inline s3_location parse_s3_uri(std::string_view text, std::string& why, std::er
     if (std::string problem = detail::s3::bucket_name_problem(where.bucket, where.provider);
         !problem.empty())
         return fail("bucket '" + where.bucket + "': " + problem);
-    where.prefix = std::move(path);
+    // "s3://b//x" is "s3://b/x": a prefix with a leading '/' would make keys that start with one.
+    const std::size_t first = path.find_first_not_of('/');
+    where.prefix = first == std::string::npos ? std::string() : path.substr(first);
     return where;
 }
 

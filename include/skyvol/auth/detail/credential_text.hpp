@@ -122,7 +122,8 @@ inline std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::s
     if (i != text.size()) return std::nullopt;
     const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
                               day{static_cast<unsigned>(d)}};
-    if (!date.ok() || hh > 23 || mm > 59 || ss > 60) return std::nullopt;
+    // Years system_clock's nanoseconds hold (1678 to 2262), with a margin.
+    if (!date.ok() || y < 1700 || y > 2200 || hh > 23 || mm > 59 || ss > 60) return std::nullopt;
     return sys_days{date} + hours{hh} + minutes{mm} + seconds{ss} - minutes{offset_minutes};
 }
 

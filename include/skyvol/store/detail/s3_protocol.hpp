@@ -142,6 +142,14 @@ inline std::string unquote(std::string_view etag) {
     return std::string(etag);
 }
 
+/// `t` as a time point, or none if system_clock's nanoseconds cannot hold it (before 1678 or
+/// after 2262: a server's "9999-12-31" must not overflow).
+inline std::optional<std::chrono::system_clock::time_point> checked_time(std::time_t t) {
+    constexpr std::time_t limit = 9'000'000'000; // about 2255
+    if (t == -1 || t > limit || t < -limit) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(t);
+}
+
 /// "2024-01-02T03:04:05.678Z" (listings).
 inline std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text) {
     std::tm tm{};
@@ -154,9 +162,9 @@ inline std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::s
         std::sscanf(s.c_str() + dot + 1, "%3d", &millis);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    const std::time_t t = ::timegm(&tm);
-    if (t == -1) return std::nullopt;
-    return std::chrono::system_clock::from_time_t(t) + std::chrono::milliseconds(millis);
+    const auto t = checked_time(::timegm(&tm));
+    if (!t || millis < 0) return std::nullopt;
+    return *t + std::chrono::milliseconds(millis);
 }
 
 /// "Tue, 02 Jan 2024 03:04:05 GMT" (Last-Modified).
@@ -165,9 +173,7 @@ inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std:
     const std::string s(text);
     const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
     if (!end) return std::nullopt;
-    const std::time_t t = ::timegm(&tm);
-    if (t == -1) return std::nullopt;
-    return std::chrono::system_clock::from_time_t(t);
+    return checked_time(::timegm(&tm));
 }
 
 /// One ListObjectsV2 page; `errc::protocol_error` if the reply does not hold one.
