@@ -3,6 +3,8 @@
 //
 // Input: first byte = page size (1..32); then newline-separated fields: prefix, delimiter,
 // then one key per line.
+#include "require.hpp"
+
 #include <skyvol/store/detail/list_builder.hpp>
 
 #include <cstdint>
@@ -11,13 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-void require(bool condition) {
-    if (!condition) std::abort();
-}
-
-} // namespace
+using skyvol::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1) return 0;

@@ -4,6 +4,8 @@
 // crashes, throws or hands back a page that breaks its own rules.
 //
 // Input: the first byte picks the root element name of the result parsers; the rest is the body.
+#include "require.hpp"
+
 #include <skyvol/auth/detail/credential_replies.hpp>
 #include <skyvol/store/detail/s3_protocol.hpp>
 
@@ -12,13 +14,7 @@
 #include <string>
 #include <string_view>
 
-namespace {
-
-void require(bool condition) {
-    if (!condition) std::abort();
-}
-
-} // namespace
+using skyvol::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1) return 0;

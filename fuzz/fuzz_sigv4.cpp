@@ -4,6 +4,8 @@
 // or refuses with invalid_argument, never quoting the secret.
 //
 // Input: NUL-separated fields: method, path, query, then header name/value pairs.
+#include "require.hpp"
+
 #include <skyvol/auth/sigv4.hpp>
 #include <skyvol/error.hpp>
 
@@ -15,13 +17,7 @@
 #include <system_error>
 #include <vector>
 
-namespace {
-
-void require(bool condition) {
-    if (!condition) std::abort();
-}
-
-} // namespace
+using skyvol::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);

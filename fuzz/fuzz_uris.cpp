@@ -2,6 +2,8 @@
 // the S3 family's provider URIs. Each either refuses with a reason or gives parts that obey
 // their own rules: an endpoint's origin parses back to the same scheme, host and port; a bucket
 // is never empty and holds no '/'; a prefix never starts with '/'.
+#include "require.hpp"
+
 #include <skyvol/http/url.hpp>
 #include <skyvol/store/s3_uri.hpp>
 #include <skyvol/uri.hpp>
@@ -11,13 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace {
-
-void require(bool condition) {
-    if (!condition) std::abort();
-}
-
-} // namespace
+using skyvol::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
