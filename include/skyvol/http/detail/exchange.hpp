@@ -124,7 +124,7 @@ connect(std::shared_ptr<connection> c, url origin, const client_options* o,
         std::chrono::steady_clock::time_point connect_by) {
     using boost::asio::ip::tcp;
     const auto began = std::chrono::steady_clock::now();
-    const auto deadline = std::min(began + o->connect_timeout, connect_by);
+    const auto deadline = std::max(began, std::min(began + o->connect_timeout, connect_by));
     const std::string allowed =
         millis(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - began));
     const std::string where = origin.origin();
